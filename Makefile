@@ -1,0 +1,78 @@
+# GovGrid: `make run` starts the whole app on the embedded default; `make test` runs every check.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+# Python 3.12 or newer (Django 6): the first interpreter on PATH, else one that pyenv knows.
+PYTHON ?= $(shell for p in python3.12 python3.13 python3.14; do $$p -c 'import sys; assert sys.version_info >= (3, 12)' 2>/dev/null && { echo $$p; exit; }; done; \
+	if command -v pyenv >/dev/null 2>&1; then v=$$(pyenv versions --bare 2>/dev/null | grep -E '^3\.1[2-9](\.[0-9]+)?$$' | sort -V | head -1); \
+	[ -n "$$v" ] && PYENV_VERSION=$$v pyenv which python && exit; fi; echo python3)
+
+.PHONY: help run test venv dev assets chromium lint migrate demo messages bench clean
+
+help:
+	@echo "make run    install, migrate, load the demo city, start web + Celery worker + beat"
+	@echo "make test   install test tools, then lint, migration check and the whole test suite"
+
+$(VENV)/.runtime: requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -c 'import sys; assert sys.version_info >= (3, 12), "GovGrid needs Python 3.12+"'
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+venv: $(VENV)/.runtime
+dev: $(VENV)/.dev
+
+# Bootstrap, htmx and Leaflet are served by the app itself (intranets have no internet).
+static/vendor/.stamp: package.json
+	@mkdir -p var/npm static/vendor
+	cp package.json var/npm/package.json
+	cd var/npm && npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p static/vendor/bootstrap static/vendor/htmx static/vendor/leaflet
+	cp var/npm/node_modules/bootstrap/dist/css/bootstrap.min.css var/npm/node_modules/bootstrap/dist/js/bootstrap.bundle.min.js var/npm/node_modules/bootstrap/LICENSE static/vendor/bootstrap/
+	cp var/npm/node_modules/htmx.org/dist/htmx.min.js var/npm/node_modules/htmx.org/LICENSE static/vendor/htmx/
+	cp -r var/npm/node_modules/leaflet/dist/leaflet.js var/npm/node_modules/leaflet/dist/leaflet.css var/npm/node_modules/leaflet/dist/images var/npm/node_modules/leaflet/LICENSE static/vendor/leaflet/
+	@touch $@
+
+assets: static/vendor/.stamp
+
+# Browser tests drive Debian's Chromium through Playwright (no browser download).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the browser tests"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+migrate: venv
+	DEBUG=1 $(PY) manage.py migrate --noinput
+
+demo: migrate
+	DEBUG=1 $(PY) manage.py seed_demo
+
+run: venv assets demo
+	@echo
+	@echo "GovGrid: http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
+	DEBUG=1 PORT=$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
+
+lint: dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: dev assets chromium lint
+	DEBUG=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
+	@set -e; eval "$$($(PY) tests/services.py)"; $(PY) -m pytest $(PYTEST_ARGS)
+
+messages: dev
+	cd grids && DEBUG=1 ../$(PY) ../manage.py makemessages -l zh_Hans --no-obsolete
+	DEBUG=1 $(PY) manage.py compilemessages
+
+bench: venv
+	DEBUG=1 $(PY) manage.py seed_scale --grids 10000 --staff 20000
+	DEBUG=1 $(PY) manage.py bench_access
+
+clean:
+	rm -rf $(VENV) var static/vendor staticfiles

@@ -1,0 +1,232 @@
+"""Page forms: they parse input; the rules live in grids.services."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from .models import Role
+
+
+def apply_errors(form: forms.Form, exc: ValidationError) -> None:
+    """Show a service's ValidationError on the form: on the named field when the form has it."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+class GeoJSONField(forms.CharField):
+    widget = forms.Textarea(attrs={"rows": 4, "class": "font-monospace", "placeholder": '{"type": "Polygon", "coordinates": [...]}'})
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if not value:
+            return None
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(_("This is not valid JSON: %(error)s"), params={"error": exc.msg}) from exc
+
+    def prepare_value(self, value):
+        if isinstance(value, dict):
+            return json.dumps(value, ensure_ascii=False)
+        return value
+
+
+class RegionAddForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    code = forms.CharField(label=_("Code"), max_length=15, help_text=_("Suggested: the next free code under the parent."))
+    boundary = GeoJSONField(label=_("Boundary (GeoJSON)"), required=False)
+    centre_lat = forms.FloatField(label=_("Centre latitude"), required=False, min_value=-90, max_value=90)
+    centre_lng = forms.FloatField(label=_("Centre longitude"), required=False, min_value=-180, max_value=180)
+
+    def centre(self):
+        lat, lng = self.cleaned_data.get("centre_lat"), self.cleaned_data.get("centre_lng")
+        return (lat, lng) if lat is not None and lng is not None else None
+
+
+class RegionEditForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    boundary = GeoJSONField(label=_("Boundary (GeoJSON)"), required=False)
+    centre_lat = forms.FloatField(label=_("Centre latitude"), required=False, min_value=-90, max_value=90)
+    centre_lng = forms.FloatField(label=_("Centre longitude"), required=False, min_value=-180, max_value=180)
+
+    centre = RegionAddForm.centre
+
+
+class RegionRecodeForm(forms.Form):
+    code = forms.CharField(label=_("New code"), max_length=15)
+
+
+class RegionMoveForm(forms.Form):
+    new_parent = forms.CharField(label=_("New parent (code)"), max_length=15, help_text=_("Type the code of the new parent node."))
+    code = forms.CharField(label=_("New code"), max_length=15, required=False, help_text=_("Leave empty to take the next free code under the new parent."))
+
+    def __init__(self, *args, candidates=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.candidates = candidates
+
+    def clean_new_parent(self):
+        code = self.cleaned_data["new_parent"].strip()
+        region = self.candidates.filter(code=code).first() if self.candidates is not None else None
+        if region is None:
+            raise ValidationError(_("No node with the code %(code)s that you may add to."), params={"code": code})
+        return region
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(label=_("Name or code"), required=False, max_length=50)
+
+
+class GrantForm(forms.Form):
+    user = forms.CharField(label=_("User (username)"), required=False, max_length=150)
+    group = forms.ModelChoiceField(label=_("or team"), queryset=Group.objects.order_by("name"), required=False)
+    role = forms.ModelChoiceField(label=_("Role"), queryset=Role.objects.all(), required=False)
+    permission = forms.ModelChoiceField(label=_("or single permission"), queryset=Permission.objects.none(), required=False)
+
+    def __init__(self, *args, users=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.users = users
+        self.fields["permission"].queryset = Permission.objects.filter(
+            content_type__app_label__in=["grids", "cases", "parties"], content_type__model__in=["region"]
+        ).select_related("content_type")
+        self.fields["permission"].label_from_instance = lambda p: f"{p.content_type.app_label}.{p.codename} — {p.name}"
+
+    def clean_user(self):
+        username = self.cleaned_data["user"].strip()
+        if not username:
+            return None
+        user = self.users.filter(username=username).first() if self.users is not None else None
+        if user is None:
+            raise ValidationError(_("No active user “%(name)s” that you may grant to."), params={"name": username})
+        return user
+
+    def clean(self):
+        data = super().clean()
+        if bool(data.get("user")) == bool(data.get("group")) and not self.errors.get("user"):
+            raise ValidationError(_("Choose either a user or a team."))
+        if bool(data.get("role")) == bool(data.get("permission")):
+            raise ValidationError(_("Choose either a role or a single permission."))
+        return data
+
+
+class AccessCheckForm(forms.Form):
+    user = forms.CharField(label=_("User (username)"), max_length=150)
+    permission = forms.ModelChoiceField(label=_("Permission"), queryset=Permission.objects.none())
+    region = forms.CharField(label=_("Node (code)"), max_length=15)
+
+    def __init__(self, *args, users=None, regions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.users, self.regions = users, regions
+        self.fields["permission"].queryset = Permission.objects.filter(
+            content_type__app_label__in=["grids", "cases", "parties"]
+        ).select_related("content_type")
+        self.fields["permission"].label_from_instance = lambda p: f"{p.content_type.app_label}.{p.codename} — {p.name}"
+
+    def clean_user(self):
+        username = self.cleaned_data["user"].strip()
+        user = self.users.filter(username=username).first()
+        if user is None:
+            raise ValidationError(_("No user “%(name)s” that you may see."), params={"name": username})
+        return user
+
+    def clean_region(self):
+        code = self.cleaned_data["region"].strip()
+        region = self.regions.filter(code=code).first()
+        if region is None:
+            raise ValidationError(_("No node with the code %(code)s that you may see."), params={"code": code})
+        return region
+
+
+class LocateForm(forms.Form):
+    lat = forms.FloatField(label=_("Latitude"), min_value=-90, max_value=90)
+    lng = forms.FloatField(label=_("Longitude"), min_value=-180, max_value=180)
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label=_("File"))
+
+
+class DepartmentForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    code = forms.SlugField(label=_("Code"), max_length=40, help_text=_("Letters, digits, - and _; e.g. 519902-cgzf."))
+    region = forms.CharField(label=_("Serves region (code of a district or street)"), max_length=15)
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args, regions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.regions = regions
+
+    def clean_region(self):
+        code = self.cleaned_data["region"].strip()
+        region = self.regions.filter(code=code).first()
+        if region is None:
+            raise ValidationError(_("No node with the code %(code)s where you manage departments."), params={"code": code})
+        return region
+
+
+class DepartmentMembersForm(forms.Form):
+    members = forms.CharField(
+        label=_("Members (one username per line)"), required=False, widget=forms.Textarea(attrs={"rows": 6})
+    )
+
+    def __init__(self, *args, users=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.users = users
+
+    def clean_members(self):
+        names = [n.strip() for n in self.cleaned_data["members"].replace(",", "\n").splitlines() if n.strip()]
+        found = {u.username: u for u in self.users.filter(username__in=names)}
+        missing = [n for n in names if n not in found]
+        if missing:
+            raise ValidationError(_("Unknown or inactive users: %(names)s"), params={"names": ", ".join(missing)})
+        return list(found.values())
+
+
+class RoleForm(forms.Form):
+    code = forms.SlugField(label=_("Code"), max_length=40)
+    name = forms.CharField(label=_("Name"), max_length=60)
+    description = forms.CharField(label=_("Description"), required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    permissions = forms.ModelMultipleChoiceField(
+        label=_("Permissions"), queryset=Permission.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["permissions"].queryset = Permission.objects.filter(
+            content_type__app_label__in=["grids", "cases", "parties"], content_type__model="region"
+        ).select_related("content_type") | Permission.objects.filter(content_type__app_label__in=["cases", "parties"])
+        self.fields["permissions"].label_from_instance = lambda p: f"{p.content_type.app_label}.{p.codename} — {p.name}"
+
+
+class StaffForm(forms.Form):
+    username = forms.RegexField(label=_("Username"), max_length=150, regex=r"^[\w.@+-]+$")
+    display_name = forms.CharField(label=_("Display name"), max_length=50)
+    phone = forms.RegexField(label=_("Phone"), max_length=20, regex=r"^[0-9+\- ]{5,20}$", required=False)
+    email = forms.EmailField(label=_("E-mail"), required=False)
+    region = forms.CharField(label=_("Main region (code)"), max_length=15)
+    is_active = forms.BooleanField(label=_("Active (may log in)"), required=False, initial=True)
+    password = forms.CharField(label=_("New password"), required=False, widget=forms.PasswordInput, help_text=_("Leave empty to keep the current one."))
+
+    def __init__(self, *args, regions=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.regions = regions
+
+    def clean_region(self):
+        code = self.cleaned_data["region"].strip()
+        region = self.regions.filter(code=code).first()
+        if region is None:
+            raise ValidationError(_("No node with the code %(code)s where you manage staff."), params={"code": code})
+        return region
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(label=_("Team name"), max_length=150)
+    members = DepartmentMembersForm.base_fields["members"]
+

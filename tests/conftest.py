@@ -1,0 +1,37 @@
+import os
+
+import pytest
+from django.db import connection
+
+from tests.factories import UserFactory, build_city, superuser
+
+CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_collection_modifyitems(config, items):
+    if connection.vendor == "postgresql":
+        return
+    if CI:
+        raise pytest.UsageError("CI runs the tests against PostgreSQL; DATABASE_URL points elsewhere.")
+    skip = pytest.mark.skip(reason="needs PostgreSQL (running on the SQLite fallback)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def root(db):
+    return superuser()
+
+
+@pytest.fixture
+def city(db, root):
+    return build_city(root)
+
+
+@pytest.fixture
+def make_user(db):
+    def make(username, **kwargs):
+        return UserFactory(username=username, **kwargs)
+
+    return make
