@@ -7,6 +7,7 @@ import json
 from django import forms
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from .models import Role
@@ -19,6 +20,19 @@ def apply_errors(form: forms.Form, exc: ValidationError) -> None:
             form.add_error(field if field in form.fields else None, errors)
     else:
         form.add_error(None, exc.messages)
+
+
+def grantable_permissions():
+    """Permissions that make sense on a region node: the tree's own and those of the apps placed in it."""
+    return (
+        Permission.objects.filter(Q(content_type__app_label="grids", content_type__model="region") | Q(content_type__app_label__in=["cases", "parties"]))
+        .select_related("content_type")
+        .order_by("content_type__app_label", "codename")
+    )
+
+
+def _permission_label(p: Permission) -> str:
+    return f"{p.content_type.app_label}.{p.codename} — {p.name}"
 
 
 class GeoJSONField(forms.CharField):
@@ -93,10 +107,8 @@ class GrantForm(forms.Form):
     def __init__(self, *args, users=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.users = users
-        self.fields["permission"].queryset = Permission.objects.filter(
-            content_type__app_label__in=["grids", "cases", "parties"], content_type__model__in=["region"]
-        ).select_related("content_type")
-        self.fields["permission"].label_from_instance = lambda p: f"{p.content_type.app_label}.{p.codename} — {p.name}"
+        self.fields["permission"].queryset = grantable_permissions()
+        self.fields["permission"].label_from_instance = _permission_label
 
     def clean_user(self):
         username = self.cleaned_data["user"].strip()
@@ -124,10 +136,8 @@ class AccessCheckForm(forms.Form):
     def __init__(self, *args, users=None, regions=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.users, self.regions = users, regions
-        self.fields["permission"].queryset = Permission.objects.filter(
-            content_type__app_label__in=["grids", "cases", "parties"]
-        ).select_related("content_type")
-        self.fields["permission"].label_from_instance = lambda p: f"{p.content_type.app_label}.{p.codename} — {p.name}"
+        self.fields["permission"].queryset = grantable_permissions()
+        self.fields["permission"].label_from_instance = _permission_label
 
     def clean_user(self):
         username = self.cleaned_data["user"].strip()
@@ -199,10 +209,8 @@ class RoleForm(forms.Form):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["permissions"].queryset = Permission.objects.filter(
-            content_type__app_label__in=["grids", "cases", "parties"], content_type__model="region"
-        ).select_related("content_type") | Permission.objects.filter(content_type__app_label__in=["cases", "parties"])
-        self.fields["permissions"].label_from_instance = lambda p: f"{p.content_type.app_label}.{p.codename} — {p.name}"
+        self.fields["permissions"].queryset = grantable_permissions()
+        self.fields["permissions"].label_from_instance = _permission_label
 
 
 class StaffForm(forms.Form):

@@ -219,7 +219,7 @@ def region_recode(*, actor: User, region: Region, code: str) -> Region:
         _lock_tree()
         region = _fresh(region)
         _require(actor, "grids.change_region", region)
-        parent = region.get_parent()
+        parent = Region.objects.get_parent(region)
         old = region.code
         new = _check_code(code, region.depth, parent, exclude_pk=region.pk)
         if new == old:
@@ -256,7 +256,7 @@ def region_move(*, actor: User, region: Region, new_parent: Region, code: str | 
                     }
                 }
             )
-        old_parent = region.get_parent()
+        old_parent = Region.objects.get_parent(region)
         if old_parent and old_parent.pk == new_parent.pk:
             raise ValidationError({"new_parent": _("%(name)s is already under %(parent)s.") % {"name": region.name, "parent": new_parent.name}})
         if not new_parent.is_active:
@@ -305,7 +305,7 @@ def region_reactivate(*, actor: User, region: Region) -> int:
         _require(actor, "grids.change_region", region)
         if region.is_active:
             raise ValidationError(_("%(name)s is active.") % {"name": region.name})
-        parent = region.get_parent()
+        parent = Region.objects.get_parent(region)
         if parent and not parent.is_active:
             raise ValidationError(_("Reactivate %(parent)s first.") % {"parent": parent.name})
         count = Region.objects.filter(path__startswith=region.path, retired_at=region.retired_at).update(
@@ -326,7 +326,7 @@ def region_delete(*, actor: User, region: Region) -> None:
         grants = Grant.objects.filter(region=region).count()
         if grants:
             raise ValidationError(_("%(name)s has %(n)d grants; revoke them first, or retire it.") % {"name": region.name, "n": grants})
-        parent = region.get_parent()
+        parent = Region.objects.get_parent(region)
         snapshot = {"code": region.code, "name": region.name, "parent": parent.code if parent else None}
         audit(actor=actor, action="region.delete", target=region, region=parent, **snapshot)
         try:
@@ -540,3 +540,91 @@ def department_set_members(*, actor: User, department: Department, members: Iter
         new = {m.username for m in members}
         audit(actor=actor, action="department.members", target=department, region=department.region, added=sorted(new - old), removed=sorted(old - new))
         return department
+
+
+# --- staff accounts and teams -------------------------------------------------------------------------------
+
+
+def staff_save(
+    *,
+    actor: User,
+    staff: User | None = None,
+    username: str,
+    display_name: str,
+    region: Region,
+    phone: str = "",
+    email: str = "",
+    is_active: bool = True,
+    password: str = "",
+) -> User:
+    """Create or edit a staff account whose main region is where the actor manages staff."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+
+    user_model = get_user_model()
+    with transaction.atomic():
+        _require(actor, "grids.manage_staff", region)
+        if user_model.objects.filter(username=username).exclude(pk=getattr(staff, "pk", None)).exists():
+            raise ValidationError({"username": _("The username %(name)s is taken.") % {"name": username}})
+        if staff is None:
+            if not password:
+                raise ValidationError({"password": _("A new account needs a password.")})
+            staff, action, old = user_model(username=username), "staff.create", {}
+        else:
+            staff = user_model.objects.select_for_update(of=("self",)).select_related("region").get(pk=staff.pk)
+            if staff.region_id:
+                _require(actor, "grids.manage_staff", staff.region)
+            elif not actor.is_superuser:
+                raise PermissionDenied(_("Only a superuser can edit an account without a main region."))
+            action = "staff.update"
+            old = {"username": staff.username, "region": staff.region.code if staff.region_id else None, "active": staff.is_active}
+        if staff.pk == actor.pk and not is_active:
+            raise ValidationError({"is_active": _("You cannot deactivate your own account.")})
+        staff.username, staff.display_name, staff.region = username, display_name.strip(), region
+        staff.phone, staff.email, staff.is_active = phone.strip(), email.strip(), is_active
+        if password:
+            try:
+                validate_password(password, staff)
+            except ValidationError as exc:
+                raise ValidationError({"password": exc.messages}) from exc
+            staff.set_password(password)
+        staff.save()
+        new = {"username": username, "region": region.code, "active": is_active, "password_changed": bool(password)}
+        audit(actor=actor, action=action, target=staff, region=region, old=old, new=new)
+        access.clear_cache(staff)
+        return staff
+
+
+def team_save(*, actor: User, team: Group | None = None, name: str, members: Iterable[User]) -> Group:
+    """Create or edit a team (a group that grants can name). Only for whoever edits roles."""
+    if not _may_edit_roles(actor):
+        raise PermissionDenied(_("Only an administrator at city level can edit teams."))
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("A name is required.")})
+    with transaction.atomic():
+        if Group.objects.filter(name=name).exclude(pk=getattr(team, "pk", None)).exists():
+            raise ValidationError({"name": _("A team named %(name)s exists.") % {"name": name}})
+        if team is None:
+            team = Group.objects.create(name=name)
+            old: set[str] = set()
+        else:
+            team = Group.objects.select_for_update().get(pk=team.pk)
+            team.name = name
+            team.save()
+            old = set(team.user_set.values_list("username", flat=True))
+        members = list(members)
+        team.user_set.set(members)
+        new = {m.username for m in members}
+        audit(actor=actor, action="team.save", target=team, name=name, added=sorted(new - old), removed=sorted(old - new))
+        return team
+
+
+def user_set_language(*, user: User, language: str) -> None:
+    from django.conf import settings
+
+    if language not in dict(settings.LANGUAGES):
+        raise ValidationError({"language": _("Unknown language.")})
+    if user.language != language:
+        user.language = language
+        user.save(update_fields=["language"])

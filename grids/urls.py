@@ -1,1 +1,45 @@
-urlpatterns: list = []
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("language/", views.language_switch, name="language_switch"),
+    path("regions/", views.region_tree, name="region_tree"),
+    path("regions/<int:pk>/", views.region_detail, name="region_detail"),
+    path("regions/<int:pk>/children/", views.region_children, name="region_children"),
+    path("regions/<int:pk>/add/", views.region_add, name="region_add"),
+    path("regions/<int:pk>/edit/", views.region_edit, name="region_edit"),
+    path("regions/<int:pk>/recode/", views.region_recode, name="region_recode"),
+    path("regions/<int:pk>/move/", views.region_move, name="region_move"),
+    path("regions/<int:pk>/retire/", views.region_retire, name="region_retire"),
+    path("regions/<int:pk>/delete/", views.region_delete, name="region_delete"),
+    path("regions/<int:pk>/access/", views.region_access, name="region_access"),
+    path("grants/<int:pk>/revoke/", views.grant_revoke, name="grant_revoke"),
+    path("access/check/", views.access_check, name="access_check"),
+    path("locate/", views.locate, name="locate"),
+    path("transfer/", views.transfer_home, name="transfer"),
+    path("transfer/import/tree/", views.region_import, {"kind": "tree"}, name="region_import"),
+    path("transfer/import/boundaries/", views.region_import, {"kind": "boundaries"}, name="boundary_import"),
+    path("transfer/export/regions.csv", views.region_export, {"fmt": "csv"}, name="region_export_csv"),
+    path("transfer/export/regions.xlsx", views.region_export, {"fmt": "xlsx"}, name="region_export_xlsx"),
+    path("transfer/export/boundaries.geojson", views.region_export, {"fmt": "geojson"}, name="boundary_export"),
+    path("departments/", views.department_list, name="department_list"),
+    path("departments/new/", views.department_edit, name="department_create"),
+    path("departments/<int:pk>/", views.department_edit, name="department_edit"),
+    path("departments/<int:pk>/members/", views.department_members, name="department_members"),
+    path("roles/", views.role_list, name="role_list"),
+    path("roles/new/", views.role_edit, name="role_create"),
+    path("roles/<int:pk>/", views.role_edit, name="role_edit"),
+    path("teams/", views.team_list, name="team_list"),
+    path("teams/new/", views.team_edit, name="team_create"),
+    path("teams/<int:pk>/", views.team_edit, name="team_edit"),
+    path("staff/", views.staff_list, name="staff_list"),
+    path("staff/new/", views.staff_edit, name="staff_create"),
+    path("staff/<int:pk>/", views.staff_edit, name="staff_edit"),
+]
