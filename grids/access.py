@@ -32,7 +32,9 @@ def _load_grants(user: User) -> dict[str, tuple[str, ...]]:
     direct = RegionUserObjectPermission.objects.filter(user_id=user.pk).values_list(
         "permission__content_type__app_label", "permission__codename", "content_object__path"
     )
-    via_team = RegionGroupObjectPermission.objects.filter(group__user=user.pk).values_list("permission__content_type__app_label", "permission__codename", "content_object__path")
+    via_team = RegionGroupObjectPermission.objects.filter(group__user=user.pk).values_list(
+        "permission__content_type__app_label", "permission__codename", "content_object__path"
+    )
     paths: dict[str, set[str]] = {}
     for app_label, codename, path in direct.union(via_team, all=True):
         paths.setdefault(f"{app_label}.{codename}", set()).add(path)

@@ -68,7 +68,9 @@ def _node(actor: User, parent: Region | None, code: str, name: str, boundary: di
     return services.region_add(actor=actor, parent=parent, name=name, code=code, boundary=boundary)
 
 
-def _grant(actor: User, region: Region, role_code: str, *, user: User | None = None, group: Group | None = None) -> None:
+def _grant(
+    actor: User, region: Region, role_code: str, *, user: User | None = None, group: Group | None = None
+) -> None:
     role = Role.objects.get(code=role_code)
     if not Grant.objects.filter(region=region, role=role, user=user, group=group).exists():
         services.grant_create(actor=actor, region=region, role=role, user=user, group=group)
@@ -91,7 +93,13 @@ def seed_demo() -> list[tuple[str, str]]:
                 community = _node(actor, street, c_code, f"{s_name[:2]}{c_name}", _box(c_lng, s_lat, 0.06, 0.06))
                 for g in range(4):
                     g_lng, g_lat = c_lng + (g % 2) * 0.03, s_lat + (g // 2) * 0.03
-                    _node(actor, community, f"{c_code}{g + 1:03d}", f"{community.name}第{g + 1}网格", _box(g_lng, g_lat, 0.03, 0.03))
+                    _node(
+                        actor,
+                        community,
+                        f"{c_code}{g + 1:03d}",
+                        f"{community.name}第{g + 1}网格",
+                        _box(g_lng, g_lat, 0.03, 0.03),
+                    )
         for dept_code, dept_name in DISTRICT_DEPARTMENTS:
             code = f"{d_code}-{dept_code}"
             if not Department.objects.filter(code=code).exists():

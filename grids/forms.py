@@ -25,7 +25,10 @@ def apply_errors(form: forms.Form, exc: ValidationError) -> None:
 def grantable_permissions():
     """Permissions that make sense on a region node: the tree's own and those of the apps placed in it."""
     return (
-        Permission.objects.filter(Q(content_type__app_label="grids", content_type__model="region") | Q(content_type__app_label__in=["cases", "parties"]))
+        Permission.objects.filter(
+            Q(content_type__app_label="grids", content_type__model="region")
+            | Q(content_type__app_label__in=["cases", "parties"])
+        )
         .select_related("content_type")
         .order_by("content_type__app_label", "codename")
     )
@@ -36,7 +39,9 @@ def _permission_label(p: Permission) -> str:
 
 
 class GeoJSONField(forms.CharField):
-    widget = forms.Textarea(attrs={"rows": 4, "class": "font-monospace", "placeholder": '{"type": "Polygon", "coordinates": [...]}'})
+    widget = forms.Textarea(
+        attrs={"rows": 4, "class": "font-monospace", "placeholder": '{"type": "Polygon", "coordinates": [...]}'}
+    )
 
     def to_python(self, value):
         value = super().to_python(value)
@@ -55,7 +60,9 @@ class GeoJSONField(forms.CharField):
 
 class RegionAddForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
-    code = forms.CharField(label=_("Code"), max_length=15, help_text=_("Suggested: the next free code under the parent."))
+    code = forms.CharField(
+        label=_("Code"), max_length=15, help_text=_("Suggested: the next free code under the parent.")
+    )
     boundary = GeoJSONField(label=_("Boundary (GeoJSON)"), required=False)
     centre_lat = forms.FloatField(label=_("Centre latitude"), required=False, min_value=-90, max_value=90)
     centre_lng = forms.FloatField(label=_("Centre longitude"), required=False, min_value=-180, max_value=180)
@@ -79,8 +86,15 @@ class RegionRecodeForm(forms.Form):
 
 
 class RegionMoveForm(forms.Form):
-    new_parent = forms.CharField(label=_("New parent (code)"), max_length=15, help_text=_("Type the code of the new parent node."))
-    code = forms.CharField(label=_("New code"), max_length=15, required=False, help_text=_("Leave empty to take the next free code under the new parent."))
+    new_parent = forms.CharField(
+        label=_("New parent (code)"), max_length=15, help_text=_("Type the code of the new parent node.")
+    )
+    code = forms.CharField(
+        label=_("New code"),
+        max_length=15,
+        required=False,
+        help_text=_("Leave empty to take the next free code under the new parent."),
+    )
 
     def __init__(self, *args, candidates=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -102,7 +116,9 @@ class GrantForm(forms.Form):
     user = forms.CharField(label=_("User (username)"), required=False, max_length=150)
     group = forms.ModelChoiceField(label=_("or team"), queryset=Group.objects.order_by("name"), required=False)
     role = forms.ModelChoiceField(label=_("Role"), queryset=Role.objects.all(), required=False)
-    permission = forms.ModelChoiceField(label=_("or single permission"), queryset=Permission.objects.none(), required=False)
+    permission = forms.ModelChoiceField(
+        label=_("or single permission"), queryset=Permission.objects.none(), required=False
+    )
 
     def __init__(self, *args, users=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -177,7 +193,9 @@ class DepartmentForm(forms.Form):
         code = self.cleaned_data["region"].strip()
         region = self.regions.filter(code=code).first()
         if region is None:
-            raise ValidationError(_("No node with the code %(code)s where you manage departments."), params={"code": code})
+            raise ValidationError(
+                _("No node with the code %(code)s where you manage departments."), params={"code": code}
+            )
         return region
 
 
@@ -220,7 +238,12 @@ class StaffForm(forms.Form):
     email = forms.EmailField(label=_("E-mail"), required=False)
     region = forms.CharField(label=_("Main region (code)"), max_length=15)
     is_active = forms.BooleanField(label=_("Active (may log in)"), required=False, initial=True)
-    password = forms.CharField(label=_("New password"), required=False, widget=forms.PasswordInput, help_text=_("Leave empty to keep the current one."))
+    password = forms.CharField(
+        label=_("New password"),
+        required=False,
+        widget=forms.PasswordInput,
+        help_text=_("Leave empty to keep the current one."),
+    )
 
     def __init__(self, *args, regions=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -237,4 +260,3 @@ class StaffForm(forms.Form):
 class TeamForm(forms.Form):
     name = forms.CharField(label=_("Team name"), max_length=150)
     members = DepartmentMembersForm.base_fields["members"]
-

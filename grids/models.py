@@ -163,7 +163,8 @@ class Grant(models.Model):
         verbose_name_plural = _("grants")
         constraints = [
             models.CheckConstraint(
-                condition=(Q(user__isnull=False) & Q(group__isnull=True)) | (Q(user__isnull=True) & Q(group__isnull=False)),
+                condition=(Q(user__isnull=False) & Q(group__isnull=True))
+                | (Q(user__isnull=True) & Q(group__isnull=False)),
                 name="grant_one_principal",
             ),
             models.CheckConstraint(
@@ -172,10 +173,14 @@ class Grant(models.Model):
                 name="grant_role_or_permission",
             ),
             models.UniqueConstraint(
-                fields=["region", "user", "role"], condition=Q(role__isnull=False, user__isnull=False), name="grant_uniq_ur"
+                fields=["region", "user", "role"],
+                condition=Q(role__isnull=False, user__isnull=False),
+                name="grant_uniq_ur",
             ),
             models.UniqueConstraint(
-                fields=["region", "group", "role"], condition=Q(role__isnull=False, group__isnull=False), name="grant_uniq_gr"
+                fields=["region", "group", "role"],
+                condition=Q(role__isnull=False, group__isnull=False),
+                name="grant_uniq_gr",
             ),
             models.UniqueConstraint(
                 fields=["region", "user", "permission"],

@@ -24,7 +24,12 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
     ("street_dispatcher", "街道指挥中心调度员", "Accepts called cases and dispatches them to departments.", VIEW),
     ("department_handler", "职能部门处置人员", "Signs for work orders, does the work, reports the result.", VIEW),
     ("supervisor", "督办人员", "District or city command centre: watches deadlines and supervises.", VIEW),
-    ("region_admin", "区域管理员", "Edits the region tree, departments, staff and who may do what below the node.", ADMIN),
+    (
+        "region_admin",
+        "区域管理员",
+        "Edits the region tree, departments, staff and who may do what below the node.",
+        ADMIN,
+    ),
 ]
 
 
@@ -39,7 +44,9 @@ def ensure_roles(**_kwargs) -> None:
         q = [p.split(".", 1) for p in perms]
         found = [
             perm
-            for perm in Permission.objects.filter(content_type__app_label__in={a for a, _ in q}).select_related("content_type")
+            for perm in Permission.objects.filter(content_type__app_label__in={a for a, _ in q}).select_related(
+                "content_type"
+            )
             if [perm.content_type.app_label, perm.codename] in q
         ]
         role.permissions.set(found)

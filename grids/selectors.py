@@ -48,14 +48,20 @@ def region_ancestors(*, region: Region) -> list[Region]:
 
 def region_move_targets(*, user: Any, region: Region) -> QuerySet[Region]:
     """Nodes one level up where the user may add: the possible new parents."""
-    return region_list(user=user, perm="grids.add_region").filter(depth=region.depth - 1, is_active=True).exclude(
-        path=region.path[: -Region.steplen]
+    return (
+        region_list(user=user, perm="grids.add_region")
+        .filter(depth=region.depth - 1, is_active=True)
+        .exclude(path=region.path[: -Region.steplen])
     )
 
 
 def region_departments(*, region: Region) -> QuerySet[Department]:
     """Departments serving this node or a node above it."""
-    return Department.objects.filter(region__path__in=region.ancestor_paths()).select_related("region").order_by("region__depth", "code")
+    return (
+        Department.objects.filter(region__path__in=region.ancestor_paths())
+        .select_related("region")
+        .order_by("region__depth", "code")
+    )
 
 
 def region_grants(*, region: Region) -> dict[str, list[Grant]]:
@@ -82,7 +88,9 @@ def grant_get(*, user: Any, pk: int) -> Grant:
 
 def staff_list(*, user: Any, perm: str = "grids.manage_staff") -> QuerySet[User]:
     """Accounts whose main region lies where the user holds ``perm``."""
-    return access.scope(user, perm, User.objects.exclude(username="system"), path_field="region__path").select_related("region")
+    return access.scope(user, perm, User.objects.exclude(username="system"), path_field="region__path").select_related(
+        "region"
+    )
 
 
 def staff_get(*, user: Any, pk: int) -> User:
@@ -122,4 +130,8 @@ def team_list(*, user: Any) -> QuerySet[Group]:
     if user.is_superuser:
         return Group.objects.order_by("name")
     granted = access.scope(user, VIEW, Grant.objects.filter(group__isnull=False), path_field="region__path")
-    return Group.objects.filter(Q(pk__in=granted.values("group_id")) | Q(user__in=staff_list(user=user, perm=VIEW))).distinct().order_by("name")
+    return (
+        Group.objects.filter(Q(pk__in=granted.values("group_id")) | Q(user__in=staff_list(user=user, perm=VIEW)))
+        .distinct()
+        .order_by("name")
+    )

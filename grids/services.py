@@ -117,7 +117,9 @@ def _check_code(code: str, level: int, parent: Region | None, *, exclude_pk: int
         raise ValidationError({"code": exc.messages}) from exc
     taken = Region.objects.filter(code=code).exclude(pk=exclude_pk).first()
     if taken:
-        raise ValidationError({"code": _("The code %(code)s is already used by %(name)s.") % {"code": code, "name": taken.name}})
+        raise ValidationError(
+            {"code": _("The code %(code)s is already used by %(name)s.") % {"code": code, "name": taken.name}}
+        )
     return code
 
 
@@ -203,7 +205,10 @@ def _recode_subtree(region: Region, new_code: str) -> int:
         )
         if clashes:
             raise ValidationError(
-                {"code": _("Codes beginning with %(prefix)s are already used (e.g. %(code)s).") % {"prefix": new_prefix, "code": clashes[0]}}
+                {
+                    "code": _("Codes beginning with %(prefix)s are already used (e.g. %(code)s).")
+                    % {"prefix": new_prefix, "code": clashes[0]}
+                }
             )
     Region.objects.filter(pk=region.pk).update(code=new_code, updated_at=timezone.now())
     changed = 1
@@ -243,11 +248,15 @@ def region_move(*, actor: User, region: Region, new_parent: Region, code: str | 
         if region.depth == Level.CITY:
             raise ValidationError(_("A city is the top of the tree and cannot be moved."))
         if new_parent.path.startswith(region.path):
-            raise ValidationError({"new_parent": _("A node cannot be moved under itself or one of its own descendants.")})
+            raise ValidationError(
+                {"new_parent": _("A node cannot be moved under itself or one of its own descendants.")}
+            )
         if new_parent.depth != region.depth - 1:
             raise ValidationError(
                 {
-                    "new_parent": _("A %(level)s can only be placed under a %(parent_level)s; %(target)s is a %(target_level)s.")
+                    "new_parent": _(
+                        "A %(level)s can only be placed under a %(parent_level)s; %(target)s is a %(target_level)s."
+                    )
                     % {
                         "level": region.level.label,
                         "parent_level": Level(region.depth - 1).label,
@@ -258,9 +267,16 @@ def region_move(*, actor: User, region: Region, new_parent: Region, code: str | 
             )
         old_parent = Region.objects.get_parent(region)
         if old_parent and old_parent.pk == new_parent.pk:
-            raise ValidationError({"new_parent": _("%(name)s is already under %(parent)s.") % {"name": region.name, "parent": new_parent.name}})
+            raise ValidationError(
+                {
+                    "new_parent": _("%(name)s is already under %(parent)s.")
+                    % {"name": region.name, "parent": new_parent.name}
+                }
+            )
         if not new_parent.is_active:
-            raise ValidationError({"new_parent": _("%(name)s is retired and accepts no new nodes.") % {"name": new_parent.name}})
+            raise ValidationError(
+                {"new_parent": _("%(name)s is retired and accepts no new nodes.") % {"name": new_parent.name}}
+            )
         if not code:
             code = region_suggest_code(parent=new_parent)
         new_code = _check_code(code, region.depth, new_parent, exclude_pk=region.pk)
@@ -322,10 +338,14 @@ def region_delete(*, actor: User, region: Region) -> None:
         region = _fresh(region)
         _require(actor, "grids.delete_region", region)
         if region.numchild or Region.objects.filter(path__startswith=region.path, depth__gt=region.depth).exists():
-            raise ValidationError(_("%(name)s has child nodes; delete or move them first, or retire it.") % {"name": region.name})
+            raise ValidationError(
+                _("%(name)s has child nodes; delete or move them first, or retire it.") % {"name": region.name}
+            )
         grants = Grant.objects.filter(region=region).count()
         if grants:
-            raise ValidationError(_("%(name)s has %(n)d grants; revoke them first, or retire it.") % {"name": region.name, "n": grants})
+            raise ValidationError(
+                _("%(name)s has %(n)d grants; revoke them first, or retire it.") % {"name": region.name, "n": grants}
+            )
         parent = Region.objects.get_parent(region)
         snapshot = {"code": region.code, "name": region.name, "parent": parent.code if parent else None}
         audit(actor=actor, action="region.delete", target=region, region=parent, **snapshot)
@@ -335,7 +355,8 @@ def region_delete(*, actor: User, region: Region) -> None:
         except ProtectedError as exc:
             kinds = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
             raise ValidationError(
-                _("%(name)s still has %(what)s attached; retire it instead.") % {"name": region.name, "what": ", ".join(map(str, kinds))}
+                _("%(name)s still has %(what)s attached; retire it instead.")
+                % {"name": region.name, "what": ", ".join(map(str, kinds))}
             ) from exc
 
 
@@ -349,7 +370,9 @@ def _pairs_q(keys: Iterable[tuple[int, int]], principal: str, region_field: str)
     return condition
 
 
-def sync_object_permissions(*, user_keys: Iterable[tuple[int, int]] = (), group_keys: Iterable[tuple[int, int]] = ()) -> None:
+def sync_object_permissions(
+    *, user_keys: Iterable[tuple[int, int]] = (), group_keys: Iterable[tuple[int, int]] = ()
+) -> None:
     """Make the guardian rows of each (principal, region) pair equal to what its grants give."""
     for principal, keys, model in (
         ("user", sorted(set(user_keys)), RegionUserObjectPermission),
@@ -367,9 +390,9 @@ def sync_object_permissions(*, user_keys: Iterable[tuple[int, int]] = (), group_
                         desired.add((pid, rid, perm))
             existing = {
                 (pid, rid, perm): pk
-                for pk, pid, rid, perm in model.objects.filter(_pairs_q(chunk, principal, "content_object")).values_list(
-                    "pk", f"{principal}_id", "content_object_id", "permission_id"
-                )
+                for pk, pid, rid, perm in model.objects.filter(
+                    _pairs_q(chunk, principal, "content_object")
+                ).values_list("pk", f"{principal}_id", "content_object_id", "permission_id")
             }
             stale = [pk for key, pk in existing.items() if key not in desired]
             if stale:
@@ -417,12 +440,16 @@ def grant_create(
         for perm in _grant_permissions(role, permission):
             code = f"{perm.content_type.app_label}.{perm.codename}"
             if not access.user_can(actor, code, region):
-                raise PermissionDenied(_("You cannot grant “%(perm)s”: you do not hold it here yourself.") % {"perm": code})
+                raise PermissionDenied(
+                    _("You cannot grant “%(perm)s”: you do not hold it here yourself.") % {"perm": code}
+                )
         if user is not None and not user.is_active:
             raise ValidationError({"user": _("%(user)s is inactive.") % {"user": user.label}})
         try:
             with transaction.atomic():
-                grant = Grant.objects.create(region=region, user=user, group=group, role=role, permission=permission, granted_by=actor)
+                grant = Grant.objects.create(
+                    region=region, user=user, group=group, role=role, permission=permission, granted_by=actor
+                )
         except IntegrityError as exc:
             raise ValidationError(_("This grant already exists at %(region)s.") % {"region": region.name}) from exc
         _sync_grant(grant)
@@ -441,10 +468,15 @@ def grant_create(
 
 def grant_revoke(*, actor: User, grant: Grant) -> None:
     with transaction.atomic():
-        grant = Grant.objects.select_related("region", "user", "group", "role", "permission__content_type").get(pk=grant.pk)
+        grant = Grant.objects.select_related("region", "user", "group", "role", "permission__content_type").get(
+            pk=grant.pk
+        )
         _require(actor, "grids.manage_access", grant.region)
         label = str(grant)
-        data = {"user": grant.user.username if grant.user_id else None, "group": grant.group.name if grant.group_id else None}
+        data = {
+            "user": grant.user.username if grant.user_id else None,
+            "group": grant.group.name if grant.group_id else None,
+        }
         data["what"] = grant.what_label
         audit(actor=actor, action="grant.revoke", target=grant, region=grant.region, label=label, **data)
         grant.delete()
@@ -498,7 +530,12 @@ def role_save(
 
 def _check_department_region(region: Region) -> None:
     if region.depth not in (Level.DISTRICT, Level.STREET):
-        raise ValidationError({"region": _("A department serves a district or a street, not a %(level)s.") % {"level": region.level.label}})
+        raise ValidationError(
+            {
+                "region": _("A department serves a district or a street, not a %(level)s.")
+                % {"level": region.level.label}
+            }
+        )
 
 
 def department_save(
@@ -522,8 +559,18 @@ def department_save(
             department = Department.objects.select_for_update().select_related("region").get(pk=department.pk)
             _require(actor, "grids.manage_department", department.region)
             action = "department.update"
-            old = {"name": department.name, "code": department.code, "region": department.region.code, "active": department.is_active}
-        department.name, department.code, department.region, department.is_active = _clean_name(name), code, region, is_active
+            old = {
+                "name": department.name,
+                "code": department.code,
+                "region": department.region.code,
+                "active": department.is_active,
+            }
+        department.name, department.code, department.region, department.is_active = (
+            _clean_name(name),
+            code,
+            region,
+            is_active,
+        )
         department.save()
         new = {"name": department.name, "code": code, "region": region.code, "active": is_active}
         audit(actor=actor, action=action, target=department, region=region, old=old, new=new)
@@ -538,7 +585,14 @@ def department_set_members(*, actor: User, department: Department, members: Iter
         members = list(members)
         department.members.set(members)
         new = {m.username for m in members}
-        audit(actor=actor, action="department.members", target=department, region=department.region, added=sorted(new - old), removed=sorted(old - new))
+        audit(
+            actor=actor,
+            action="department.members",
+            target=department,
+            region=department.region,
+            added=sorted(new - old),
+            removed=sorted(old - new),
+        )
         return department
 
 
@@ -577,7 +631,11 @@ def staff_save(
             elif not actor.is_superuser:
                 raise PermissionDenied(_("Only a superuser can edit an account without a main region."))
             action = "staff.update"
-            old = {"username": staff.username, "region": staff.region.code if staff.region_id else None, "active": staff.is_active}
+            old = {
+                "username": staff.username,
+                "region": staff.region.code if staff.region_id else None,
+                "active": staff.is_active,
+            }
         if staff.pk == actor.pk and not is_active:
             raise ValidationError({"is_active": _("You cannot deactivate your own account.")})
         staff.username, staff.display_name, staff.region = username, display_name.strip(), region
@@ -616,7 +674,9 @@ def team_save(*, actor: User, team: Group | None = None, name: str, members: Ite
         members = list(members)
         team.user_set.set(members)
         new = {m.username for m in members}
-        audit(actor=actor, action="team.save", target=team, name=name, added=sorted(new - old), removed=sorted(old - new))
+        audit(
+            actor=actor, action="team.save", target=team, name=name, added=sorted(new - old), removed=sorted(old - new)
+        )
         return team
 
 

@@ -69,14 +69,20 @@ def home(request: HttpRequest) -> HttpResponse:
     grants = request.user.grants.select_related("region", "role", "permission") if request.user.is_authenticated else []
     team_grants = Grant.objects.filter(group__user=request.user).select_related("region", "role", "permission", "group")
     departments = request.user.departments.select_related("region")
-    return render(request, "grids/home.html", {"roots": roots, "grants": grants, "team_grants": team_grants, "departments": departments})
+    return render(
+        request,
+        "grids/home.html",
+        {"roots": roots, "grants": grants, "team_grants": team_grants, "departments": departments},
+    )
 
 
 @require_POST
 def language_switch(request: HttpRequest) -> HttpResponse:
     language = request.POST.get("language", "")
     next_url = request.POST.get("next") or "/"
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = "/"
     response = redirect(next_url)
     if language not in dict(settings.LANGUAGES):
@@ -116,7 +122,9 @@ def region_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "children": selectors.region_children(region=region),
         "departments": selectors.region_departments(region=region),
         "actions": _region_actions(request.user, region),
-        "audit": selectors.region_audit(region=region) if access.user_can(request.user, "grids.change_region", region) else [],
+        "audit": selectors.region_audit(region=region)
+        if access.user_can(request.user, "grids.change_region", region)
+        else [],
         "boundary_json": json.dumps(region.boundary) if region.boundary else "null",
         "tile_url": settings.GOVGRID_TILE_URL,
         "tile_attribution": settings.GOVGRID_TILE_ATTRIBUTION,
@@ -131,18 +139,40 @@ def region_add(request: HttpRequest, pk: int) -> HttpResponse:
     form = RegionAddForm(request.POST or None, initial={"code": suggested})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        region = _call(form, services.region_add, actor=request.user, parent=parent, name=data["name"], code=data["code"], boundary=data["boundary"], centre=form.centre())
+        region = _call(
+            form,
+            services.region_add,
+            actor=request.user,
+            parent=parent,
+            name=data["name"],
+            code=data["code"],
+            boundary=data["boundary"],
+            centre=form.centre(),
+        )
         if region:
             messages.success(request, _("%(name)s (%(code)s) was added.") % {"name": region.name, "code": region.code})
             return redirect("region_detail", pk=region.pk)
     child_level = Level(parent.depth + 1).label if parent.depth < Level.GRID else ""
-    return render(request, "grids/region_form.html", {"form": form, "region": parent, "title": _("Add a %(level)s under %(name)s") % {"level": child_level, "name": parent.name}})
+    return render(
+        request,
+        "grids/region_form.html",
+        {
+            "form": form,
+            "region": parent,
+            "title": _("Add a %(level)s under %(name)s") % {"level": child_level, "name": parent.name},
+        },
+    )
 
 
 @login_required
 def region_edit(request: HttpRequest, pk: int) -> HttpResponse:
     region = selectors.region_get(user=request.user, pk=pk)
-    initial = {"name": region.name, "boundary": region.boundary, "centre_lat": region.centre_lat, "centre_lng": region.centre_lng}
+    initial = {
+        "name": region.name,
+        "boundary": region.boundary,
+        "centre_lat": region.centre_lat,
+        "centre_lng": region.centre_lng,
+    }
     form = RegionEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -150,11 +180,25 @@ def region_edit(request: HttpRequest, pk: int) -> HttpResponse:
         if data["name"] != region.name:
             ok = _call(form, services.region_rename, actor=request.user, region=region, name=data["name"]) is not None
         if ok and (data["boundary"] != region.boundary or form.centre() != (region.centre_lat, region.centre_lng)):
-            ok = _call(form, services.region_set_boundary, actor=request.user, region=region, boundary=data["boundary"], centre=form.centre()) is not None
+            ok = (
+                _call(
+                    form,
+                    services.region_set_boundary,
+                    actor=request.user,
+                    region=region,
+                    boundary=data["boundary"],
+                    centre=form.centre(),
+                )
+                is not None
+            )
         if ok:
             messages.success(request, _("Saved."))
             return redirect("region_detail", pk=region.pk)
-    return render(request, "grids/region_form.html", {"form": form, "region": region, "title": _("Edit %(name)s") % {"name": region.name}})
+    return render(
+        request,
+        "grids/region_form.html",
+        {"form": form, "region": region, "title": _("Edit %(name)s") % {"name": region.name}},
+    )
 
 
 @login_required
@@ -163,9 +207,20 @@ def region_recode(request: HttpRequest, pk: int) -> HttpResponse:
     form = RegionRecodeForm(request.POST or None, initial={"code": region.code})
     if request.method == "POST" and form.is_valid():
         if _call(form, services.region_recode, actor=request.user, region=region, code=form.cleaned_data["code"]):
-            messages.success(request, _("The code is now %(code)s; codes below it follow.") % {"code": form.cleaned_data["code"]})
+            messages.success(
+                request, _("The code is now %(code)s; codes below it follow.") % {"code": form.cleaned_data["code"]}
+            )
             return redirect("region_detail", pk=region.pk)
-    return render(request, "grids/region_form.html", {"form": form, "region": region, "title": _("Change the code of %(name)s") % {"name": region.name}, "help": _("Every code below this node takes the new prefix.")})
+    return render(
+        request,
+        "grids/region_form.html",
+        {
+            "form": form,
+            "region": region,
+            "title": _("Change the code of %(name)s") % {"name": region.name},
+            "help": _("Every code below this node takes the new prefix."),
+        },
+    )
 
 
 @login_required
@@ -175,11 +230,26 @@ def region_move(request: HttpRequest, pk: int) -> HttpResponse:
     form = RegionMoveForm(request.POST or None, candidates=candidates)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        moved = _call(form, services.region_move, actor=request.user, region=region, new_parent=data["new_parent"], code=data["code"] or None)
+        moved = _call(
+            form,
+            services.region_move,
+            actor=request.user,
+            region=region,
+            new_parent=data["new_parent"],
+            code=data["code"] or None,
+        )
         if moved:
-            messages.success(request, _("%(name)s moved under %(parent)s with the code %(code)s.") % {"name": moved.name, "parent": data["new_parent"].name, "code": moved.code})
+            messages.success(
+                request,
+                _("%(name)s moved under %(parent)s with the code %(code)s.")
+                % {"name": moved.name, "parent": data["new_parent"].name, "code": moved.code},
+            )
             return redirect("region_detail", pk=moved.pk)
-    return render(request, "grids/region_move.html", {"form": form, "region": region, "candidates": candidates.order_by("code")[:200]})
+    return render(
+        request,
+        "grids/region_move.html",
+        {"form": form, "region": region, "candidates": candidates.order_by("code")[:200]},
+    )
 
 
 @login_required
@@ -225,11 +295,27 @@ def region_access(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
-            grant = _call(form, services.grant_create, actor=request.user, region=region, user=data["user"], group=data["group"], role=data["role"], permission=data["permission"])
+            grant = _call(
+                form,
+                services.grant_create,
+                actor=request.user,
+                region=region,
+                user=data["user"],
+                group=data["group"],
+                role=data["role"],
+                permission=data["permission"],
+            )
             if grant:
                 messages.success(request, _("Granted: %(grant)s.") % {"grant": grant})
                 return redirect("region_access", pk=region.pk)
-    context = {"region": region, "form": form, "may_manage": may_manage, **selectors.region_grants(region=region), "ancestors": selectors.region_ancestors(region=region), "roles": selectors.role_list()}
+    context = {
+        "region": region,
+        "form": form,
+        "may_manage": may_manage,
+        **selectors.region_grants(region=region),
+        "ancestors": selectors.region_ancestors(region=region),
+        "roles": selectors.role_list(),
+    }
     return render(request, "grids/region_access.html", context)
 
 
@@ -245,7 +331,11 @@ def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def access_check(request: HttpRequest) -> HttpResponse:
-    form = AccessCheckForm(request.GET or None, users=selectors.visible_users(user=request.user), regions=selectors.region_list(user=request.user))
+    form = AccessCheckForm(
+        request.GET or None,
+        users=selectors.visible_users(user=request.user),
+        regions=selectors.region_list(user=request.user),
+    )
     result = None
     if request.GET and form.is_valid():
         data = form.cleaned_data
@@ -275,7 +365,16 @@ def locate(request: HttpRequest) -> HttpResponse:
         if grid is None:
             return JsonResponse({"grid": None}, status=404 if searched else 400)
         ancestors = selectors.region_ancestors(region=grid)
-        return JsonResponse({"grid": {"id": grid.pk, "code": grid.code, "name": grid.name, "path": [{"code": a.code, "name": a.name} for a in ancestors]}})
+        return JsonResponse(
+            {
+                "grid": {
+                    "id": grid.pk,
+                    "code": grid.code,
+                    "name": grid.name,
+                    "path": [{"code": a.code, "name": a.name} for a in ancestors],
+                }
+            }
+        )
     return render(request, "grids/locate.html", {"form": form, "grid": grid, "searched": searched})
 
 
@@ -341,7 +440,11 @@ def region_import(request: HttpRequest, kind: str = "tree") -> HttpResponse:
             plan = planner(actor=request.user, data=data, filename=upload.name)
             if plan.ok:
                 _import_store(request, kind, {"data": data, "filename": upload.name})
-    return render(request, "grids/region_import.html", {"form": form, "plan": plan, "kind": kind, "max_mb": settings.GOVGRID_IMPORT_MAX_BYTES // (1024 * 1024)})
+    return render(
+        request,
+        "grids/region_import.html",
+        {"form": form, "plan": plan, "kind": kind, "max_mb": settings.GOVGRID_IMPORT_MAX_BYTES // (1024 * 1024)},
+    )
 
 
 @login_required
@@ -350,7 +453,10 @@ def region_export(request: HttpRequest, fmt: str) -> HttpResponse:
         response = HttpResponse(transfer.export_tree_csv(actor=request.user), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="regions.csv"'
     elif fmt == "xlsx":
-        response = HttpResponse(transfer.export_tree_xlsx(actor=request.user), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        response = HttpResponse(
+            transfer.export_tree_xlsx(actor=request.user),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
         response["Content-Disposition"] = 'attachment; filename="regions.xlsx"'
     else:
         body = json.dumps(transfer.export_boundaries_geojson(actor=request.user), ensure_ascii=False)
@@ -377,8 +483,19 @@ def department_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def department_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     department = selectors.department_get(user=request.user, pk=pk, perm="grids.manage_department") if pk else None
-    initial = {"name": department.name, "code": department.code, "region": department.region.code, "is_active": department.is_active} if department else {"is_active": True}
-    form = DepartmentForm(request.POST or None, initial=initial, regions=selectors.department_regions(user=request.user))
+    initial = (
+        {
+            "name": department.name,
+            "code": department.code,
+            "region": department.region.code,
+            "is_active": department.is_active,
+        }
+        if department
+        else {"is_active": True}
+    )
+    form = DepartmentForm(
+        request.POST or None, initial=initial, regions=selectors.department_regions(user=request.user)
+    )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         saved = _call(form, services.department_save, actor=request.user, department=department, **data)
@@ -395,7 +512,13 @@ def department_members(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {"members": "\n".join(department.members.order_by("username").values_list("username", flat=True))}
     form = DepartmentMembersForm(request.POST or None, initial=initial, users=users.distinct())
     if request.method == "POST" and form.is_valid():
-        if _call(form, services.department_set_members, actor=request.user, department=department, members=form.cleaned_data["members"]):
+        if _call(
+            form,
+            services.department_set_members,
+            actor=request.user,
+            department=department,
+            members=form.cleaned_data["members"],
+        ):
             messages.success(request, _("Members of %(name)s saved.") % {"name": department.name})
             return redirect("department_list")
     return render(request, "grids/department_members.html", {"form": form, "department": department})
@@ -406,19 +529,36 @@ def department_members(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 def role_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "grids/role_list.html", {"roles": selectors.role_list(), "may_edit": services._may_edit_roles(request.user)})
+    return render(
+        request,
+        "grids/role_list.html",
+        {"roles": selectors.role_list(), "may_edit": services._may_edit_roles(request.user)},
+    )
 
 
 @login_required
 def role_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     role = get_object_or_404(Role, pk=pk) if pk else None
-    initial = {"code": role.code, "name": role.name, "description": role.description, "permissions": role.permissions.all()} if role else {}
+    initial = (
+        {"code": role.code, "name": role.name, "description": role.description, "permissions": role.permissions.all()}
+        if role
+        else {}
+    )
     form = RoleForm(request.POST or None, initial=initial)
     if role:
         form.fields["code"].disabled = True
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        saved = _call(form, services.role_save, actor=request.user, role=role, code=data["code"], name=data["name"], description=data["description"], permissions=data["permissions"])
+        saved = _call(
+            form,
+            services.role_save,
+            actor=request.user,
+            role=role,
+            code=data["code"],
+            name=data["name"],
+            description=data["description"],
+            permissions=data["permissions"],
+        )
         if saved:
             messages.success(request, _("Role %(name)s saved; its grants follow.") % {"name": saved.name})
             return redirect("role_list")
@@ -434,7 +574,11 @@ def team_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def team_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     team = get_object_or_404(selectors.team_list(user=request.user), pk=pk) if pk else None
-    initial = {"name": team.name, "members": "\n".join(team.user_set.order_by("username").values_list("username", flat=True))} if team else {}
+    initial = (
+        {"name": team.name, "members": "\n".join(team.user_set.order_by("username").values_list("username", flat=True))}
+        if team
+        else {}
+    )
     form = TeamForm(request.POST or None, initial=initial)
     users = selectors.visible_users(user=request.user).filter(is_active=True)
     if request.method == "POST" and form.is_valid():
@@ -442,7 +586,14 @@ def team_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if not members_form.is_valid():
             form.add_error("members", members_form.errors["members"])
         else:
-            saved = _call(form, services.team_save, actor=request.user, team=team, name=form.cleaned_data["name"], members=members_form.cleaned_data["members"])
+            saved = _call(
+                form,
+                services.team_save,
+                actor=request.user,
+                team=team,
+                name=form.cleaned_data["name"],
+                members=members_form.cleaned_data["members"],
+            )
             if saved:
                 messages.success(request, _("Team %(name)s saved.") % {"name": saved.name})
                 return redirect("team_list")
@@ -466,7 +617,14 @@ def staff_list(request: HttpRequest) -> HttpResponse:
 def staff_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     staff = selectors.staff_get(user=request.user, pk=pk) if pk else None
     initial = (
-        {"username": staff.username, "display_name": staff.display_name, "phone": staff.phone, "email": staff.email, "region": staff.region.code if staff.region_id else "", "is_active": staff.is_active}
+        {
+            "username": staff.username,
+            "display_name": staff.display_name,
+            "phone": staff.phone,
+            "email": staff.email,
+            "region": staff.region.code if staff.region_id else "",
+            "is_active": staff.is_active,
+        }
         if staff
         else {"is_active": True}
     )
@@ -482,4 +640,3 @@ def staff_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 def handler403(request: HttpRequest, exception=None) -> HttpResponse:
     return render(request, "403.html", {"message": str(exception) if exception else ""}, status=403)
-

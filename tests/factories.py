@@ -43,28 +43,50 @@ def build_city(actor: User | None = None) -> SimpleNamespace:
     """
     actor = actor or superuser()
     nodes: dict[str, Region] = {}
-    city = services.region_add(actor=actor, parent=None, name="云川市", code="519900", boundary=box(104.0, 30.0, 104.16, 30.16))
+    city = services.region_add(
+        actor=actor, parent=None, name="云川市", code="519900", boundary=box(104.0, 30.0, 104.16, 30.16)
+    )
     nodes["city"] = city
     size = 0.16
     for d in (1, 2):
         dw = size / 2
         d_lng = 104.0 + (d - 1) * dw
-        dist = services.region_add(actor=actor, parent=city, name=f"区{d}", code=f"5199{d:02d}", boundary=box(d_lng, 30.0, d_lng + dw, 30.16))
+        dist = services.region_add(
+            actor=actor, parent=city, name=f"区{d}", code=f"5199{d:02d}", boundary=box(d_lng, 30.0, d_lng + dw, 30.16)
+        )
         nodes[f"d{d}"] = dist
         for s in (1, 2):
             sh = 0.16 / 2
             s_lat = 30.0 + (s - 1) * sh
-            street = services.region_add(actor=actor, parent=dist, name=f"街道{d}{s}", code=f"{dist.code}{s:03d}", boundary=box(d_lng, s_lat, d_lng + dw, s_lat + sh))
+            street = services.region_add(
+                actor=actor,
+                parent=dist,
+                name=f"街道{d}{s}",
+                code=f"{dist.code}{s:03d}",
+                boundary=box(d_lng, s_lat, d_lng + dw, s_lat + sh),
+            )
             nodes[f"s{d}{s}"] = street
             for c in (1, 2):
                 cw = dw / 2
                 c_lng = d_lng + (c - 1) * cw
-                comm = services.region_add(actor=actor, parent=street, name=f"社区{d}{s}{c}", code=f"{street.code}{c:03d}", boundary=box(c_lng, s_lat, c_lng + cw, s_lat + sh))
+                comm = services.region_add(
+                    actor=actor,
+                    parent=street,
+                    name=f"社区{d}{s}{c}",
+                    code=f"{street.code}{c:03d}",
+                    boundary=box(c_lng, s_lat, c_lng + cw, s_lat + sh),
+                )
                 nodes[f"c{d}{s}{c}"] = comm
                 for g in (1, 2):
                     gh = sh / 2
                     g_lat = s_lat + (g - 1) * gh
-                    grid = services.region_add(actor=actor, parent=comm, name=f"网格{d}{s}{c}{g}", code=f"{comm.code}{g:03d}", boundary=box(c_lng, g_lat, c_lng + cw, g_lat + gh))
+                    grid = services.region_add(
+                        actor=actor,
+                        parent=comm,
+                        name=f"网格{d}{s}{c}{g}",
+                        code=f"{comm.code}{g:03d}",
+                        boundary=box(c_lng, g_lat, c_lng + cw, g_lat + gh),
+                    )
                     nodes[f"g{d}{s}{c}{g}"] = grid
     return SimpleNamespace(actor=actor, **nodes)
 

@@ -43,14 +43,17 @@ def test_grant_holds_for_subtree_only(city, make_user, granted_at, checked, allo
     assert (getattr(city, checked).pk in visible) is allowed
 
 
-@pytest.mark.parametrize(("role", "perm", "allowed"), [
-    ("grid_worker", "grids.view_region", True),
-    ("grid_worker", "grids.change_region", False),
-    ("grid_worker", "grids.manage_access", False),
-    ("region_admin", "grids.change_region", True),
-    ("region_admin", "grids.manage_access", True),
-    ("street_dispatcher", "grids.add_region", False),
-])
+@pytest.mark.parametrize(
+    ("role", "perm", "allowed"),
+    [
+        ("grid_worker", "grids.view_region", True),
+        ("grid_worker", "grids.change_region", False),
+        ("grid_worker", "grids.manage_access", False),
+        ("region_admin", "grids.change_region", True),
+        ("region_admin", "grids.manage_access", True),
+        ("street_dispatcher", "grids.add_region", False),
+    ],
+)
 def test_role_bundles(city, make_user, role, perm, allowed):
     user = make_user("someone")
     grant_role(user, role, city.s11, actor=city.actor)
@@ -181,5 +184,7 @@ def test_only_city_admins_edit_roles(city, make_user):
         services.role_save(actor=street_admin, code="x", name="x", permissions=[])
     city_admin = make_user("city-admin")
     grant_role(city_admin, "region_admin", city.city, actor=city.actor)
-    role = services.role_save(actor=city_admin, code="viewer", name="只读", permissions=[Permission.objects.get(codename="view_region")])
+    role = services.role_save(
+        actor=city_admin, code="viewer", name="只读", permissions=[Permission.objects.get(codename="view_region")]
+    )
     assert role.permissions.count() == 1

@@ -53,7 +53,9 @@ def test_add_refuses_empty_name_and_bad_boundary(city):
         services.region_add(actor=city.actor, parent=city.c111, name="  ")
     assert "name" in exc.value.message_dict
     with pytest.raises(ValidationError) as exc:
-        services.region_add(actor=city.actor, parent=city.c111, name="x", boundary={"type": "Point", "coordinates": [1, 2]})
+        services.region_add(
+            actor=city.actor, parent=city.c111, name="x", boundary={"type": "Point", "coordinates": [1, 2]}
+        )
     assert "Polygon" in errors_of(exc)
     bowtie = {"type": "Polygon", "coordinates": [[[0, 0], [1, 1], [1, 0], [0, 1], [0, 0]]]}
     with pytest.raises(ValidationError) as exc:

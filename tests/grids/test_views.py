@@ -48,7 +48,20 @@ def test_tree_shows_only_the_viewers_subtree(city, people):
     assert city.g1111.code in search.text and city.g2111.code not in search.text
 
 
-@pytest.mark.parametrize("name", ["region_detail", "region_children", "region_access", "region_add", "region_edit", "region_move", "region_retire", "region_delete", "region_recode"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "region_detail",
+        "region_children",
+        "region_access",
+        "region_add",
+        "region_edit",
+        "region_move",
+        "region_retire",
+        "region_delete",
+        "region_recode",
+    ],
+)
 def test_unseen_nodes_answer_404(city, people, name):
     assert client_for(people["worker"]).get(reverse(name, args=[city.g2111.pk])).status_code == 404
     assert client_for(people["street_admin"]).get(reverse(name, args=[city.c121.pk])).status_code == 404
@@ -88,7 +101,14 @@ def test_add_child_through_the_form(city, people):
         ({"name": "x", "code": "519902001001009"}, "must begin with"),
         ({"name": "x", "code": "519901001001001"}, "already used"),
         ({"name": "x", "code": "519901001001009", "boundary": "{not json"}, "not valid JSON"),
-        ({"name": "x", "code": "519901001001009", "boundary": '{"type": "Polygon", "coordinates": [[[0,0],[1,1],[1,0],[0,1],[0,0]]]}'}, "not valid"),
+        (
+            {
+                "name": "x",
+                "code": "519901001001009",
+                "boundary": '{"type": "Polygon", "coordinates": [[[0,0],[1,1],[1,0],[0,1],[0,0]]]}',
+            },
+            "not valid",
+        ),
         ({"name": "", "code": "519901001001009"}, "required"),
     ],
 )
@@ -112,7 +132,10 @@ def test_move_form_refuses_wrong_level_and_moves(city, people):
 def test_grant_and_revoke_from_the_access_page(city, people):
     c = client_for(people["street_admin"])
     newbie = User.objects.create_user("newbie", password="pass-12345", region=city.c111)
-    response = c.post(reverse("region_access", args=[city.c111.pk]), {"user": "newbie", "role": Role.objects.get(code="grid_worker").pk})
+    response = c.post(
+        reverse("region_access", args=[city.c111.pk]),
+        {"user": "newbie", "role": Role.objects.get(code="grid_worker").pk},
+    )
     assert response.status_code == 302
     grant = Grant.objects.get(user=newbie)
     page = c.get(reverse("region_access", args=[city.c111.pk])).text
@@ -123,19 +146,28 @@ def test_grant_and_revoke_from_the_access_page(city, people):
 
 def test_grant_form_errors(city, people):
     c = client_for(people["street_admin"])
-    response = c.post(reverse("region_access", args=[city.c111.pk]), {"user": "nobody", "role": Role.objects.get(code="grid_worker").pk})
+    response = c.post(
+        reverse("region_access", args=[city.c111.pk]),
+        {"user": "nobody", "role": Role.objects.get(code="grid_worker").pk},
+    )
     assert "No active user" in response.text
     response = c.post(reverse("region_access", args=[city.c111.pk]), {"user": "worker"})
     assert "Choose either a role" in response.text
     # users outside the street admin's subtree cannot be picked
-    response = c.post(reverse("region_access", args=[city.c111.pk]), {"user": "other", "role": Role.objects.get(code="grid_worker").pk})
+    response = c.post(
+        reverse("region_access", args=[city.c111.pk]),
+        {"user": "other", "role": Role.objects.get(code="grid_worker").pk},
+    )
     assert "No active user" in response.text
     assert Grant.objects.filter(user=people["other"]).count() == 1
 
 
 def test_team_grant_through_the_page(city, people):
     team = Group.objects.create(name="巡查组")
-    response = client_for(people["admin"]).post(reverse("region_access", args=[city.s12.pk]), {"group": team.pk, "role": Role.objects.get(code="grid_worker").pk})
+    response = client_for(people["admin"]).post(
+        reverse("region_access", args=[city.s12.pk]),
+        {"group": team.pk, "role": Role.objects.get(code="grid_worker").pk},
+    )
     assert response.status_code == 302 and Grant.objects.filter(group=team, region=city.s12).exists()
 
 
@@ -166,7 +198,9 @@ def test_locate_page_and_json(city, people):
 
 def test_department_pages(city, people):
     c = client_for(people["admin"])
-    response = c.post(reverse("department_create"), {"name": "水务局", "code": "d1-sw", "region": city.d1.code, "is_active": "on"})
+    response = c.post(
+        reverse("department_create"), {"name": "水务局", "code": "d1-sw", "region": city.d1.code, "is_active": "on"}
+    )
     assert response.status_code == 302
     dept = Department.objects.get(code="d1-sw")
     bad = c.post(reverse("department_create"), {"name": "x", "code": "x", "region": city.c111.code, "is_active": "on"})
@@ -174,7 +208,12 @@ def test_department_pages(city, people):
     assert c.post(reverse("department_members", args=[dept.pk]), {"members": "worker\nother"}).status_code == 302
     assert set(dept.members.values_list("username", flat=True)) == {"worker", "other"}
     assert "Unknown or inactive" in c.post(reverse("department_members", args=[dept.pk]), {"members": "ghost"}).text
-    assert c.post(reverse("department_edit", args=[dept.pk]), {"name": "水务局", "code": "d1-sw", "region": city.d1.code}).status_code == 302
+    assert (
+        c.post(
+            reverse("department_edit", args=[dept.pk]), {"name": "水务局", "code": "d1-sw", "region": city.d1.code}
+        ).status_code
+        == 302
+    )
     assert not Department.objects.get(pk=dept.pk).is_active  # retired
     assert client_for(people["street_admin"]).get(reverse("department_edit", args=[dept.pk])).status_code == 404
 
@@ -184,12 +223,27 @@ def test_staff_pages_are_scoped(city, people):
     listing = c.get(reverse("staff_list")).text
     assert "worker" in listing and ">other<" not in listing
     assert c.get(reverse("staff_edit", args=[people["other"].pk])).status_code == 404
-    created = c.post(reverse("staff_create"), {"username": "new-worker", "display_name": "新人", "region": city.g1112.code, "is_active": "on", "password": "a-Long-pass-2026"})
+    created = c.post(
+        reverse("staff_create"),
+        {
+            "username": "new-worker",
+            "display_name": "新人",
+            "region": city.g1112.code,
+            "is_active": "on",
+            "password": "a-Long-pass-2026",
+        },
+    )
     assert created.status_code == 302
     assert User.objects.get(username="new-worker").check_password("a-Long-pass-2026")
-    outside = c.post(reverse("staff_create"), {"username": "x", "display_name": "x", "region": city.g2111.code, "password": "a-Long-pass-2026"})
+    outside = c.post(
+        reverse("staff_create"),
+        {"username": "x", "display_name": "x", "region": city.g2111.code, "password": "a-Long-pass-2026"},
+    )
     assert "where you manage staff" in outside.text and not User.objects.filter(username="x").exists()
-    c.post(reverse("staff_edit", args=[people["worker"].pk]), {"username": "worker", "display_name": "W", "region": city.g1111.code})
+    c.post(
+        reverse("staff_edit", args=[people["worker"].pk]),
+        {"username": "worker", "display_name": "W", "region": city.g1111.code},
+    )
     assert not User.objects.get(username="worker").is_active
 
 
@@ -199,15 +253,28 @@ def test_roles_page_edits_bundles(city, people):
     from django.contrib.auth.models import Permission
 
     perms = [Permission.objects.get(codename="view_region").pk, Permission.objects.get(codename="change_region").pk]
-    assert c.post(reverse("role_edit", args=[role.pk]), {"code": role.code, "name": "网格员", "permissions": perms}).status_code == 302
+    assert (
+        c.post(
+            reverse("role_edit", args=[role.pk]), {"code": role.code, "name": "网格员", "permissions": perms}
+        ).status_code
+        == 302
+    )
     assert role.permissions.count() == 2
-    assert client_for(people["street_admin"]).post(reverse("role_edit", args=[role.pk]), {"code": role.code, "name": "x", "permissions": []}).status_code == 403
+    assert (
+        client_for(people["street_admin"])
+        .post(reverse("role_edit", args=[role.pk]), {"code": role.code, "name": "x", "permissions": []})
+        .status_code
+        == 403
+    )
 
 
 def test_csrf_is_enforced(city, people):
     c = Client(enforce_csrf_checks=True)
     c.force_login(people["admin"])
-    assert c.post(reverse("region_add", args=[city.c111.pk]), {"name": "x", "code": city.c111.code + "009"}).status_code == 403
+    assert (
+        c.post(reverse("region_add", args=[city.c111.pk]), {"name": "x", "code": city.c111.code + "009"}).status_code
+        == 403
+    )
     assert not Region.objects.filter(code=city.c111.code + "009").exists()
 
 

@@ -8,6 +8,6 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         logins = seed_demo()
-        self.stdout.write(self.style.SUCCESS("Demo city 云川市 is loaded. Demo logins (password: %s):" % DEMO_PASSWORD))
+        self.stdout.write(self.style.SUCCESS(f"Demo city 云川市 is loaded. Demo logins (password: {DEMO_PASSWORD}):"))
         for username, what in logins:
             self.stdout.write(f"  {username:<12} {what}")
