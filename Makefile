@@ -34,10 +34,7 @@ static/vendor/.stamp: package.json
 	@mkdir -p var/npm static/vendor
 	cp package.json var/npm/package.json
 	cd var/npm && npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund --loglevel=error
-	mkdir -p static/vendor/bootstrap static/vendor/htmx static/vendor/leaflet
-	cp var/npm/node_modules/bootstrap/dist/css/bootstrap.min.css var/npm/node_modules/bootstrap/dist/js/bootstrap.bundle.min.js var/npm/node_modules/bootstrap/LICENSE static/vendor/bootstrap/
-	cp var/npm/node_modules/htmx.org/dist/htmx.min.js var/npm/node_modules/htmx.org/LICENSE static/vendor/htmx/
-	cp -r var/npm/node_modules/leaflet/dist/leaflet.js var/npm/node_modules/leaflet/dist/leaflet.css var/npm/node_modules/leaflet/dist/images var/npm/node_modules/leaflet/LICENSE static/vendor/leaflet/
+	bin/vendor-assets var/npm static/vendor
 	@touch $@
 
 assets: static/vendor/.stamp
@@ -45,7 +42,7 @@ assets: static/vendor/.stamp
 # Browser tests drive Debian's Chromium through Playwright (no browser download).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the browser tests"; \
-		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; }
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver fonts-wqy-zenhei >/dev/null; }
 
 migrate: venv
 	DEBUG=1 $(PY) manage.py migrate --noinput

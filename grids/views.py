@@ -640,3 +640,12 @@ def staff_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 def handler403(request: HttpRequest, exception=None) -> HttpResponse:
     return render(request, "403.html", {"message": str(exception) if exception else ""}, status=403)
+
+
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Liveness and database check for load balancers and docker compose (no login, no data)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return HttpResponse("ok", content_type="text/plain")

@@ -1,0 +1,20 @@
+# GovGrid image: web (gunicorn), Celery worker and beat all run from it (see docker-compose.yml).
+FROM node:20-slim AS assets
+WORKDIR /build
+COPY package.json bin/vendor-assets ./
+RUN npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
+    && sh vendor-assets /build /build/vendor
+
+FROM python:3.12-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 GOVGRID_VAR_DIR=/var/lib/govgrid
+WORKDIR /app
+RUN useradd --system --create-home --home-dir /home/govgrid govgrid \
+    && mkdir -p /var/lib/govgrid && chown govgrid /var/lib/govgrid
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+COPY --from=assets /build/vendor static/vendor
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+USER govgrid
+EXPOSE 8000
+CMD ["gunicorn", "govgrid.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
