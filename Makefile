@@ -63,9 +63,10 @@ test: dev assets chromium lint
 	DEBUG=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
 	@set -e; eval "$$($(PY) tests/services.py)"; $(PY) -m pytest $(PYTEST_ARGS)
 
+# Translations: extract, then edit locale/zh_Hans/LC_MESSAGES/django.po, then compile (the .mo is committed).
 messages: dev
-	cd grids && DEBUG=1 ../$(PY) ../manage.py makemessages -l zh_Hans --no-obsolete
-	DEBUG=1 $(PY) manage.py compilemessages
+	DEBUG=1 $(PY) manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var --ignore=static/vendor --ignore=tests --ignore=bench
+	DEBUG=1 $(PY) manage.py compilemessages --ignore=.venv
 
 bench: venv
 	DEBUG=1 $(PY) manage.py seed_scale --grids 10000 --staff 20000

@@ -10,34 +10,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib.auth.models import Permission
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
 
-from .models import Grant, Region, RegionGroupObjectPermission, RegionUserObjectPermission
-
-if TYPE_CHECKING:
-    from .models import User
+from .models import Grant, Region, RegionGroupObjectPermission, RegionUserObjectPermission, User
 
 _CACHE_ATTR = "_govgrid_grants"
 
 
+_PERMISSION_CODES: dict[int, str] = {}
+
+
+def _permission_code(perm_id: int) -> str:
+    """ "app_label.codename" of a permission id, from a process-wide map (permissions rarely change)."""
+    if perm_id not in _PERMISSION_CODES:
+        _PERMISSION_CODES.clear()
+        for pk, app_label, codename in Permission.objects.values_list("pk", "content_type__app_label", "codename"):
+            _PERMISSION_CODES[pk] = f"{app_label}.{codename}"
+    return _PERMISSION_CODES.get(perm_id, "")
+
+
 def _load_grants(user: User) -> dict[str, tuple[str, ...]]:
-    """perm ("app.codename") → granted region paths, reduced to the topmost ones. One query."""
+    """perm ("app.codename") → granted region paths, reduced to the topmost ones. One query.
+
+    Only permission ids and paths are selected (names come from a cached map), and team rows are found
+    through a subquery on the user's memberships: a small plan that PostgreSQL prepares quickly.
+    """
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
+    memberships = User.groups.through.objects.filter(user_id=user.pk).values("group_id")
     direct = RegionUserObjectPermission.objects.filter(user_id=user.pk).values_list(
-        "permission__content_type__app_label", "permission__codename", "content_object__path"
+        "permission_id", "content_object__path"
     )
-    via_team = RegionGroupObjectPermission.objects.filter(group__user=user.pk).values_list(
-        "permission__content_type__app_label", "permission__codename", "content_object__path"
+    via_team = RegionGroupObjectPermission.objects.filter(group_id__in=Subquery(memberships)).values_list(
+        "permission_id", "content_object__path"
     )
     paths: dict[str, set[str]] = {}
-    for app_label, codename, path in direct.union(via_team, all=True):
-        paths.setdefault(f"{app_label}.{codename}", set()).add(path)
+    for perm_id, path in direct.union(via_team, all=True):
+        paths.setdefault(_permission_code(perm_id), set()).add(path)
     grants = {perm: _topmost(found) for perm, found in paths.items()}
     setattr(user, _CACHE_ATTR, grants)
     return grants

@@ -83,7 +83,7 @@ def validate_code(code: str, level: int, parent_code: str | None = None) -> None
             _("A code under %(parent)s must begin with %(prefix)s; “%(code)s” does not."),
             params={"parent": parent_code, "prefix": prefix, "code": code},
         )
-    if int(code[len(prefix) :]) == 0:
+    if len(code) <= len(prefix) or int(code[len(prefix) :]) == 0:
         raise ValidationError(
             _("The last %(n)d digits of “%(code)s” cannot all be 0."),
             params={"n": len(code) - len(prefix), "code": code},

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.utils.translation import gettext as _
 from shapely.geometry import Point, shape
 from shapely.validation import explain_validity
@@ -85,6 +86,15 @@ def locate(lat: float, lng: float) -> Region | None:
         min_lng__lte=lng,
         max_lng__gte=lng,
     ).order_by("code")
+    if connection.vendor == "postgresql":
+        # Matches the partial GiST index of migration 0002 (box containment), so no grid is scanned.
+        candidates = candidates.extra(  # noqa: S610 - constant SQL, values passed as parameters
+            where=[
+                "min_lat IS NOT NULL",
+                "box(point(min_lng, min_lat), point(max_lng, max_lat)) @> box(point(%s, %s), point(%s, %s))",
+            ],
+            params=[lng, lat, lng, lat],
+        )
     point = Point(lng, lat)
     for grid in candidates:
         if grid.boundary and shape(grid.boundary).covers(point):

@@ -29,7 +29,11 @@ def region_roots(*, user: Any) -> QuerySet[Region]:
 
 def region_children(*, region: Region) -> QuerySet[Region]:
     # The parent is visible, so its whole subtree is: no further scoping needed.
-    return Region.objects.filter(path__startswith=region.path, depth=region.depth + 1).order_by("code")
+    return (
+        Region.objects.filter(path__startswith=region.path, depth=region.depth + 1)
+        .defer("boundary")  # lists never draw maps
+        .order_by("code")
+    )
 
 
 def region_search(*, user: Any, q: str, limit: int = 50) -> QuerySet[Region]:
@@ -39,7 +43,7 @@ def region_search(*, user: Any, q: str, limit: int = 50) -> QuerySet[Region]:
         rows = rows.filter(code__startswith=q)
     else:
         rows = rows.filter(name__icontains=q)
-    return rows.order_by("path")[:limit]
+    return rows.defer("boundary").order_by("path")[:limit]
 
 
 def region_ancestors(*, region: Region) -> list[Region]:

@@ -438,6 +438,8 @@ def region_import(request: HttpRequest, kind: str = "tree") -> HttpResponse:
             limit = settings.GOVGRID_IMPORT_MAX_BYTES
             data = upload.read(limit + 1)
             plan = planner(actor=request.user, data=data, filename=upload.name)
+            for row in plan.rows[:50]:
+                row["level_label"] = Level(row["level"]).label if row.get("level") else ""
             if plan.ok:
                 _import_store(request, kind, {"data": data, "filename": upload.name})
     return render(

@@ -36,7 +36,9 @@ def new_page(browser, live_server):
     contexts = []
 
     def make(viewport=None, locale="en-US"):
-        context = browser.new_context(base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900}, locale=locale)
+        context = browser.new_context(
+            base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900}, locale=locale
+        )
         context.set_default_timeout(15_000)
         contexts.append(context)
         return context.new_page()

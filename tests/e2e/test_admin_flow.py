@@ -12,7 +12,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 def test_admin_adds_grid_grants_role_and_scopes_hold(new_page, shot, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     seed_demo()
-    newcomer = User.objects.create_user("newcomer", password=DEMO_PASSWORD, display_name="新网格员", region=Region.objects.get(code="519902001001"))
+    newcomer = User.objects.create_user(
+        "newcomer", password=DEMO_PASSWORD, display_name="新网格员", region=Region.objects.get(code="519902001001")
+    )
     community = Region.objects.get(code="519902001001")
 
     admin = new_page()
@@ -33,7 +35,10 @@ def test_admin_adds_grid_grants_role_and_scopes_hold(new_page, shot, settings):
     admin.click("text=Add child")
     assert admin.input_value("#id_code") == "519902001001005"
     admin.fill("#id_name", "东湖和平社区第5网格")
-    admin.fill("#id_boundary", '{"type": "Polygon", "coordinates": [[[104.0, 30.5], [104.01, 30.5], [104.01, 30.51], [104.0, 30.51], [104.0, 30.5]]]}')
+    admin.fill(
+        "#id_boundary",
+        '{"type": "Polygon", "coordinates": [[[104.0, 30.5], [104.01, 30.5], [104.01, 30.51], [104.0, 30.51], [104.0, 30.5]]]}',
+    )
     admin.click("button:has-text('Save')")
     assert admin.inner_text("[data-testid=region-name]") == "东湖和平社区第5网格"
     admin.wait_for_selector("#map[data-drawn='1']")  # the boundary is drawn without any tile server

@@ -129,6 +129,7 @@ def test_check_costs_one_query_whatever_the_depth(city, make_user, node):
     grant_role(user, "grid_worker", city.city, actor=city.actor)
     grant_role(user, "region_admin", city.s22, actor=city.actor)
     fresh = User.objects.get(pk=user.pk)
+    access.user_can(User.objects.get(pk=user.pk), VIEW, city.city)  # the process loads permission names once
     with CaptureQueriesContext(connection) as cold:
         assert access.user_can(fresh, VIEW, getattr(city, node))
     with CaptureQueriesContext(connection) as warm:
@@ -143,6 +144,7 @@ def test_scope_is_one_query(city, make_user):
     grant_role(user, "grid_worker", city.s11, actor=city.actor)
     grant_role(user, "grid_worker", city.s22, actor=city.actor)
     fresh = User.objects.get(pk=user.pk)
+    access.user_can(User.objects.get(pk=user.pk), VIEW, city.city)  # the process loads permission names once
     with CaptureQueriesContext(connection) as ctx:
         grids = list(access.scope(fresh, VIEW, Region.objects.filter(depth=5)))
     assert len(ctx) == 2  # the grants, then the rows
