@@ -45,7 +45,7 @@ def parse_level(value: str | int) -> Level:
         return Level(int(text))
     if text in LEVEL_SLUGS:
         return LEVEL_SLUGS[text]
-    chinese = {"市": 1, "区": 2, "县": 2, "区/县": 2, "街道": 3, "乡镇": 3, "社区": 4, "村": 4, "网格": 5}
+    chinese = {"市": 1, "区": 2, "县": 2, "区/县": 2, "区县": 2, "街道": 3, "乡镇": 3, "社区": 4, "村": 4, "网格": 5}
     if text in chinese:
         return Level(chinese[text])
     raise ValidationError(

@@ -34,8 +34,21 @@ def grantable_permissions():
     )
 
 
+# Labels in the user's language (the names stored with permissions are English).
+PERMISSION_LABELS = {
+    "grids.view_region": _("See the node and everything below it"),
+    "grids.add_region": _("Add nodes below it"),
+    "grids.change_region": _("Rename, recode, move, retire nodes"),
+    "grids.delete_region": _("Delete empty nodes"),
+    "grids.manage_access": _("Grant and revoke roles on this region"),
+    "grids.manage_department": _("Manage departments serving this region"),
+    "grids.manage_staff": _("Manage staff accounts of this region"),
+}
+
+
 def _permission_label(p: Permission) -> str:
-    return f"{p.content_type.app_label}.{p.codename} — {p.name}"
+    code = f"{p.content_type.app_label}.{p.codename}"
+    return f"{code} — {PERMISSION_LABELS.get(code, p.name)}"
 
 
 class GeoJSONField(forms.CharField):
@@ -114,10 +127,14 @@ class SearchForm(forms.Form):
 
 class GrantForm(forms.Form):
     user = forms.CharField(label=_("User (username)"), required=False, max_length=150)
-    group = forms.ModelChoiceField(label=_("or team"), queryset=Group.objects.order_by("name"), required=False)
-    role = forms.ModelChoiceField(label=_("Role"), queryset=Role.objects.all(), required=False)
+    group = forms.ModelChoiceField(
+        label=_("or team"), queryset=Group.objects.order_by("name"), required=False, empty_label=_("— choose —")
+    )
+    role = forms.ModelChoiceField(
+        label=_("Role"), queryset=Role.objects.all(), required=False, empty_label=_("— choose —")
+    )
     permission = forms.ModelChoiceField(
-        label=_("or single permission"), queryset=Permission.objects.none(), required=False
+        label=_("or single permission"), queryset=Permission.objects.none(), required=False, empty_label=_("— choose —")
     )
 
     def __init__(self, *args, users=None, **kwargs):
@@ -146,7 +163,9 @@ class GrantForm(forms.Form):
 
 class AccessCheckForm(forms.Form):
     user = forms.CharField(label=_("User (username)"), max_length=150)
-    permission = forms.ModelChoiceField(label=_("Permission"), queryset=Permission.objects.none())
+    permission = forms.ModelChoiceField(
+        label=_("Permission"), queryset=Permission.objects.none(), empty_label=_("— choose —")
+    )
     region = forms.CharField(label=_("Node (code)"), max_length=15)
 
     def __init__(self, *args, users=None, regions=None, **kwargs):

@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from . import access, selectors, services, transfer
@@ -259,10 +260,10 @@ def region_retire(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             if region.is_active:
                 n = services.region_retire(actor=request.user, region=region, reason=request.POST.get("reason", ""))
-                messages.success(request, _("%(n)d nodes retired.") % {"n": n})
+                messages.success(request, ngettext("%(n)d node retired.", "%(n)d nodes retired.", n) % {"n": n})
             else:
                 n = services.region_reactivate(actor=request.user, region=region)
-                messages.success(request, _("%(n)d nodes reactivated.") % {"n": n})
+                messages.success(request, ngettext("%(n)d node reactivated.", "%(n)d nodes reactivated.", n) % {"n": n})
         except ValidationError as exc:
             messages.error(request, " ".join(exc.messages))
         return redirect("region_detail", pk=region.pk)
@@ -429,7 +430,7 @@ def region_import(request: HttpRequest, kind: str = "tree") -> HttpResponse:
             plan = planner(actor=request.user, data=data, filename=filename)
         else:
             _import_forget(request)
-            messages.success(request, _("%(n)d rows imported.") % {"n": count})
+            messages.success(request, ngettext("%(n)d row imported.", "%(n)d rows imported.", count) % {"n": count})
             return redirect("region_tree")
     elif request.method == "POST":
         form = UploadForm(request.POST, request.FILES)

@@ -41,3 +41,12 @@ def make_user(db):
 def _fast_password_hashing(settings):
     # Real hashers are slow by design; tests only need a hasher that works.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _english(request):
+    # Assertions read the English messages; the product's default language is zh-hans.
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield

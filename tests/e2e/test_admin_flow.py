@@ -58,7 +58,7 @@ def test_admin_adds_grid_grants_role_and_scopes_hold(new_page, shot, settings):
     # The check form says yes, and names the grant.
     admin.goto("/access/check/")
     admin.fill("#id_user", "newcomer")
-    admin.select_option("#id_permission", label="grids.view_region — Can view region")
+    admin.select_option("#id_permission", label="grids.view_region — See the node and everything below it")
     admin.fill("#id_region", "519902001001005")
     admin.click("button:has-text('Check')")
     result = admin.inner_text("[data-testid=check-result]")

@@ -99,7 +99,7 @@ def tree_snapshot() -> list[tuple]:
 
 def assert_tree_sound() -> None:
     """Paths, depths and numchild agree, as treebeard expects."""
-    assert Region.find_problems() == ([], [], [], [], [])
+    assert Region.objects.find_problems() == ([], [], [], [], [])
 
 
 # --- round trips --------------------------------------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_export_then_import_into_empty_database_gives_the_same_tree(city, root, 
     # The tree stays usable by treebeard: a new child lands after the imported ones.
     street = Region.objects.get(code="519901001")
     added = services.region_add(actor=root, parent=street, name="社区新", code="519901001003")
-    assert added.get_parent().pk == street.pk
+    assert Region.objects.get_parent(added).pk == street.pk
     assert Region.objects.get(pk=street.pk).numchild == 3
     assert_tree_sound()
     log = AuditLog.objects.get(action="region.import")
@@ -229,10 +229,10 @@ def test_rows_in_any_order_are_added_after_existing_children(city, root):
     street = Region.objects.get(pk=city.s11.pk)
     community = Region.objects.get(code="519901001003")
     assert street.numchild == 3 and community.numchild == 2
-    assert community.get_parent().pk == street.pk
-    assert [c.code for c in street.get_children()] == ["519901001001", "519901001002", "519901001003"]
+    assert Region.objects.get_parent(community).pk == street.pk
+    assert [c.code for c in Region.objects.get_children(street)] == ["519901001001", "519901001002", "519901001003"]
     assert community.path == Region._get_path(street.path, 4, 3)
-    assert [c.name for c in community.get_children()] == ["网格新1", "网格新2"]
+    assert [c.name for c in Region.objects.get_children(community)] == ["网格新1", "网格新2"]
     assert (community.centre_lat, community.centre_lng) == (30.02, 104.02)
     grid = Region.objects.get(code="519901001003001")
     assert (grid.min_lat, grid.max_lat, grid.centre_lat) == (30.0, 30.01, 30.005)
@@ -285,7 +285,7 @@ def test_ten_thousand_rows_are_written_in_a_few_queries(city, root, django_asser
     assert Region.objects.filter(path__startswith=new_city.path, depth=Level.COMMUNITY, numchild=9).count() == 1000
     assert Region.objects.filter(path__startswith=new_city.path, depth=Level.STREET, numchild=10).count() == 100
     sample = Region.objects.get(code="519807004006005")
-    assert sample.get_parent().code == "519807004006" and sample.min_lat is not None
+    assert Region.objects.get_parent(sample).code == "519807004006" and sample.min_lat is not None
 
 
 # --- bad rows -------------------------------------------------------------------------------------------------
@@ -480,7 +480,7 @@ def test_xlsx_with_numbers_typed_by_excel(city, root):
     assert transfer.tree_import(actor=root, data=data, filename="renamed.csv") == 2  # content decides, not name
     street = Region.objects.get(code="519901003")
     assert (street.depth, street.centre_lat, street.centre_lng) == (Level.STREET, 30.05, 104.05)
-    assert Region.objects.get(code="519901003001").get_parent().pk == street.pk
+    assert Region.objects.get_parent(Region.objects.get(code="519901003001")).pk == street.pk
 
 
 def test_xlsx_errors_carry_the_sheet_row_number(city, root):
@@ -510,7 +510,7 @@ def test_street_admin_cannot_import_under_another_street(city, make_user):
     assert errors_of(plan) == [(3, "519901002003", "You may not add regions under 街道12 (519901002).")]
 
     assert transfer.tree_import(actor=admin, data=csv_bytes([mine]), filename="x.csv") == 1
-    assert Region.objects.get(code="519901001003").get_parent().pk == city.s11.pk
+    assert Region.objects.get_parent(Region.objects.get(code="519901001003")).pk == city.s11.pk
 
 
 def test_only_a_superuser_adds_a_city(city, make_user):

@@ -278,12 +278,18 @@ def test_csrf_is_enforced(city, people):
     assert not Region.objects.filter(code=city.c111.code + "009").exists()
 
 
-def test_language_switch_is_remembered_per_user(city, people):
-    c = client_for(people["worker"])
-    assert "区域树" in c.get(reverse("region_tree")).text or "Region tree" in c.get(reverse("region_tree")).text
+def test_chinese_by_default_and_language_switch_is_remembered_per_user(city, people):
+    c = Client()
+    c.force_login(people["worker"])
+    assert "区域树" in c.get(reverse("region_tree")).text
     c.post(reverse("language_switch"), {"language": "en", "next": "/regions/"})
     assert User.objects.get(pk=people["worker"].pk).language == "en"
-    assert "Region tree" in client_for(people["worker"]).get(reverse("region_tree")).text
+    fresh = Client()  # another browser: the account's choice follows the person
+    fresh.force_login(people["worker"])
+    page = fresh.get(reverse("region_tree")).text
+    assert "Region tree" in page and "区域树" not in page
+    evil = c.post(reverse("language_switch"), {"language": "zh-hans", "next": "https://evil.example/"})
+    assert evil.url == "/"
 
 
 def test_export_is_scoped(city, people):
