@@ -53,7 +53,7 @@ demo: migrate
 run: venv assets demo
 	@echo
 	@echo "GovGrid: http://127.0.0.1:$(PORT)/  (Ctrl-C stops web, worker and beat)"
-	DEBUG=1 PORT=$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DEBUG=1 PORT=$(PORT) honcho -f Procfile.dev start
 
 lint: dev
 	$(VENV)/bin/ruff check .
