@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "guardian",
     "treebeard",
     "grids",
+    "cases",
     "bench",
 ]
 

@@ -10,5 +10,5 @@ class GridsConfig(AppConfig):
     def ready(self) -> None:
         from .roles import ensure_roles
 
-        # After every app's permissions exist (post_migrate of the last app runs after auth's).
-        post_migrate.connect(ensure_roles, sender=self, dispatch_uid="grids.ensure_roles")
+        # After each app's migrations: its permissions exist by then (auth's handler runs first).
+        post_migrate.connect(ensure_roles, dispatch_uid="grids.ensure_roles")

@@ -15,8 +15,8 @@ DEMO_PASSWORD = "govgrid-demo"  # noqa: S105 - demo data only, printed by make r
 
 CITY = ("519900", "云川市")
 DISTRICTS = [
-    ("519902", "青石区", ["东湖街道", "南门街道", "西城街道"]),
-    ("519903", "白鹭区", ["白鹭街道", "江岸街道", "新桥街道"]),
+    ("519902", "青石区", "QS", ["东湖街道", "南门街道", "西城街道"]),
+    ("519903", "白鹭区", "BL", ["白鹭街道", "江岸街道", "新桥街道"]),
 ]
 COMMUNITY_NAMES = ["和平社区", "幸福社区", "光明社区"]
 DISTRICT_DEPARTMENTS = [
@@ -40,7 +40,10 @@ DEMO_LOGINS = [
     ("gridworker", "孙网格员", "grid_worker", "519902001001001", "网格员 · 东湖和平社区第1网格"),
     ("gridworker2", "周网格员", "grid_worker", "519903001001001", "网格员 · 白鹭和平社区第1网格 (another district)"),
     ("handler", "吴处置", "department_handler", "519902", "职能部门 · 青石区城管执法局 member"),
+    ("handler2", "郑处置", "department_handler", "519902", "职能部门 · 青石区住建局 and 市场监管局 member"),
+    ("hotline", "冯回访", "hotline_operator", "519900", "12345 热线回访 · 云川市"),
 ]
+DEPARTMENT_MEMBERS = {"handler": ["519902-cgzf"], "handler2": ["519902-zj", "519902-scjg"]}
 TEAM = ("东湖街道调度组", "street_dispatcher", "519902001")
 
 
@@ -81,9 +84,11 @@ def seed_demo() -> list[tuple[str, str]]:
     """Load the demo city; returns (username, what) of the demo logins."""
     actor = system_actor()
     city = _node(actor, None, CITY[0], CITY[1], _box(LNG0, LAT0, 0.36, 0.18))
-    for d_index, (d_code, d_name, streets) in enumerate(DISTRICTS):
+    for d_index, (d_code, d_name, abbr, streets) in enumerate(DISTRICTS):
         d_lng = LNG0 + d_index * 0.18
         district = _node(actor, city, d_code, d_name, _box(d_lng, LAT0, 0.18, 0.18))
+        if district.abbr != abbr:
+            Region.objects.filter(pk=district.pk).update(abbr=abbr)
         for s_index, s_name in enumerate(streets):
             s_lat = LAT0 + s_index * 0.06
             street = _node(actor, district, f"{d_code}{s_index + 1:03d}", s_name, _box(d_lng, s_lat, 0.18, 0.06))
@@ -103,11 +108,16 @@ def seed_demo() -> list[tuple[str, str]]:
         for dept_code, dept_name in DISTRICT_DEPARTMENTS:
             code = f"{d_code}-{dept_code}"
             if not Department.objects.filter(code=code).exists():
-                services.department_save(actor=actor, name=f"{d_name}{dept_name}", code=code, region=district)
-        first_street = Region.objects.get(code=f"{d_code}001")
-        code = f"{first_street.code}-pcs"
-        if not Department.objects.filter(code=code).exists():
-            services.department_save(actor=actor, name=f"{first_street.name}派出所", code=code, region=first_street)
+                services.department_save(
+                    actor=actor, name=f"{d_name}{dept_name}", code=code, region=district, kind=dept_code
+                )
+        for street in Region.objects.filter(path__startswith=district.path, depth=3):
+            for kind, suffix in (("pcs", "派出所"), ("sq", "综治中心")):
+                code = f"{street.code}-{kind}"
+                if not Department.objects.filter(code=code).exists():
+                    services.department_save(
+                        actor=actor, name=f"{street.name}{suffix}", code=code, region=street, kind=kind
+                    )
 
     team_name, team_role, team_region = TEAM
     team, _ = Group.objects.get_or_create(name=team_name)
@@ -124,8 +134,7 @@ def seed_demo() -> list[tuple[str, str]]:
             user.groups.add(team)
         else:
             _grant(actor, region, role_code, user=user)
-        if username == "handler":
-            dept = Department.objects.get(code="519902-cgzf")
-            dept.members.add(user)
+        for dept_code in DEPARTMENT_MEMBERS.get(username, []):
+            Department.objects.get(code=dept_code).members.add(user)
         logins.append((username, what))
     return logins

@@ -201,6 +201,12 @@ class UploadForm(forms.Form):
 class DepartmentForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=100)
     code = forms.SlugField(label=_("Code"), max_length=40, help_text=_("Letters, digits, - and _; e.g. 519902-cgzf."))
+    kind = forms.SlugField(
+        label=_("Kind"),
+        max_length=20,
+        required=False,
+        help_text=_("The same in every district, e.g. cgzf for 城管执法; categories name the kind that leads."),
+    )
     region = forms.CharField(label=_("Serves region (code of a district or street)"), max_length=15)
     is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
 

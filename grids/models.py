@@ -26,6 +26,9 @@ class Region(MP_Node):
 
     name = models.CharField(_("name"), max_length=100)
     code = models.CharField(_("code"), max_length=15, unique=True)
+    abbr = models.CharField(
+        _("abbreviation"), max_length=8, blank=True, help_text=_("Letters that begin case numbers, e.g. QS for 青石区.")
+    )
     boundary = models.JSONField(_("boundary"), null=True, blank=True, help_text=_("GeoJSON Polygon or MultiPolygon"))
     centre_lat = models.FloatField(_("centre latitude"), null=True, blank=True)
     centre_lng = models.FloatField(_("centre longitude"), null=True, blank=True)
@@ -129,6 +132,9 @@ class Role(models.Model):
     description = models.TextField(_("description"), blank=True)
     permissions = models.ManyToManyField(Permission, verbose_name=_("permissions"), blank=True)
     is_system = models.BooleanField(_("seeded"), default=False, editable=False)
+    # "app.codename" the seeding has already given this role: later seeding adds only what is new, so a
+    # permission an admin removed stays removed.
+    seeded_permissions = models.JSONField(default=list, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("role")
@@ -213,6 +219,12 @@ class Department(models.Model):
 
     name = models.CharField(_("name"), max_length=100)
     code = models.SlugField(_("code"), max_length=40, unique=True)
+    kind = models.SlugField(
+        _("kind"),
+        max_length=20,
+        blank=True,
+        help_text=_("What it is, the same in every district: e.g. cgzf for 城管执法."),
+    )
     region = models.ForeignKey(
         Region, verbose_name=_("serves region"), on_delete=models.PROTECT, related_name="departments"
     )

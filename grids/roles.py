@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Permission
 
 VIEW = ["grids.view_region"]
+CASE_VIEW = ["cases.view_case"]
 ADMIN = [
     "grids.view_region",
     "grids.add_region",
@@ -14,16 +15,69 @@ ADMIN = [
     "grids.manage_access",
     "grids.manage_department",
     "grids.manage_staff",
+    "cases.view_case",
+]
+STREET = [
+    "cases.dispatch_case",
+    "cases.close_case",
+    "cases.cancel_case",
+    "cases.reopen_case",
+    "cases.evaluate_case",
+    "cases.escalate_case",
 ]
 
-# code, name, description, permissions. Case permissions join these bundles with the cases app.
+# code, name, description, permissions.
 ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
-    ("grid_worker", "网格员", "Walks a grid, reports cases, visits households, verifies fixes.", VIEW),
-    ("grid_leader", "网格长", "Leads the grid workers of a community and triages what they report.", VIEW),
-    ("community_staff", "社区工作人员", "Settles cases locally or calls the street.", VIEW),
-    ("street_dispatcher", "街道指挥中心调度员", "Accepts called cases and dispatches them to departments.", VIEW),
-    ("department_handler", "职能部门处置人员", "Signs for work orders, does the work, reports the result.", VIEW),
-    ("supervisor", "督办人员", "District or city command centre: watches deadlines and supervises.", VIEW),
+    (
+        "grid_worker",
+        "网格员",
+        "Walks a grid, reports cases, visits households, verifies fixes.",
+        [*VIEW, *CASE_VIEW, "cases.report_case", "cases.verify_case"],
+    ),
+    (
+        "grid_leader",
+        "网格长",
+        "Leads the grid workers of a community and triages what they report.",
+        [*VIEW, *CASE_VIEW, "cases.report_case", "cases.triage_case", "cases.verify_case", "cases.escalate_case"],
+    ),
+    (
+        "community_staff",
+        "社区工作人员",
+        "Settles cases locally or calls the street.",
+        [
+            *VIEW,
+            *CASE_VIEW,
+            "cases.report_case",
+            "cases.triage_case",
+            "cases.verify_case",
+            "cases.escalate_case",
+            "cases.cancel_case",
+        ],
+    ),
+    (
+        "street_dispatcher",
+        "街道指挥中心调度员",
+        "Accepts called cases and dispatches them to departments.",
+        [*VIEW, *CASE_VIEW, *STREET],
+    ),
+    (
+        "department_handler",
+        "职能部门处置人员",
+        "Signs for work orders, does the work, reports the result (as a member of a department).",
+        VIEW,
+    ),
+    (
+        "supervisor",
+        "督办人员",
+        "District or city command centre: watches deadlines, supervises, takes escalated cases.",
+        [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case"],
+    ),
+    (
+        "hotline_operator",
+        "热线回访员",
+        "Calls residents back after closing and records their evaluation.",
+        [*VIEW, *CASE_VIEW, "cases.evaluate_case"],
+    ),
     (
         "region_admin",
         "区域管理员",
@@ -34,19 +88,23 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
 
 
 def ensure_roles(**_kwargs) -> None:
-    """Create the seeded roles that are missing (post_migrate)."""
+    """Create the seeded roles that are missing and give them the seeded permissions they never had.
+
+    Runs after every app's migrations (permissions appear app by app); a permission already seeded once is
+    never added again, so an admin's edits stay.
+    """
     from .models import Role
 
+    existing = {
+        f"{app}.{codename}": pk
+        for pk, app, codename in Permission.objects.values_list("pk", "content_type__app_label", "codename")
+    }
     for code, name, description, perms in ROLE_DEFINITIONS:
-        if Role.objects.filter(code=code).exists():
-            continue
-        role = Role.objects.create(code=code, name=name, description=description, is_system=True)
-        q = [p.split(".", 1) for p in perms]
-        found = [
-            perm
-            for perm in Permission.objects.filter(content_type__app_label__in={a for a, _ in q}).select_related(
-                "content_type"
-            )
-            if [perm.content_type.app_label, perm.codename] in q
-        ]
-        role.permissions.set(found)
+        role, _created = Role.objects.get_or_create(
+            code=code, defaults={"name": name, "description": description, "is_system": True}
+        )
+        new = [p for p in perms if p in existing and p not in role.seeded_permissions]
+        if new:
+            role.permissions.add(*[existing[p] for p in new])
+            role.seeded_permissions = [*role.seeded_permissions, *new]
+            role.save(update_fields=["seeded_permissions"])

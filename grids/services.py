@@ -553,6 +553,7 @@ def department_save(
     code: str,
     region: Region,
     is_active: bool = True,
+    kind: str = "",
 ) -> Department:
     with transaction.atomic():
         _require(actor, "grids.manage_department", region)
@@ -578,8 +579,9 @@ def department_save(
             region,
             is_active,
         )
+        department.kind = kind
         department.save()
-        new = {"name": department.name, "code": code, "region": region.code, "active": is_active}
+        new = {"name": department.name, "code": code, "kind": kind, "region": region.code, "active": is_active}
         audit(actor=actor, action=action, target=department, region=region, old=old, new=new)
         return department
 

@@ -490,6 +490,7 @@ def department_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse
         {
             "name": department.name,
             "code": department.code,
+            "kind": department.kind,
             "region": department.region.code,
             "is_active": department.is_active,
         }

@@ -1,0 +1,261 @@
+"""Categories, cases (事件), work orders (工单), the immutable event timeline and attachments.
+
+Writes go through cases/services.py; ``Case.state`` is written only by ``services.case_transition`` and the
+work-order steps it drives.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from grids.models import Department, Region
+
+from .workflow import RefusalReason, Satisfaction, State, WorkOrderState
+
+
+class Urgency(models.TextChoices):
+    NORMAL = "normal", _("Normal")  # 一般
+    URGENT = "urgent", _("Urgent")  # 紧急
+    EMERGENCY = "emergency", _("Emergency")  # 特急
+
+
+class Source(models.TextChoices):
+    PATROL = "patrol", _("Grid patrol")  # 网格巡查
+    HOTLINE = "hotline", _("Hotline 12345")  # 12345热线
+    WALK_IN = "walk_in", _("Walk-in")  # 来访
+    VISIT = "visit", _("Household visit")  # 走访
+    OPEN311 = "open311", _("Open311")
+    OTHER = "other", _("Other")
+
+
+STEPS = ("accept", "dispatch", "sign", "complete", "verify", "evaluate")
+
+
+def default_time_limits() -> dict:
+    """Hours per step and urgency (working hours; emergencies in clock hours). The deadline issue enforces them."""
+    return {
+        Urgency.NORMAL: {"accept": 4, "dispatch": 4, "sign": 8, "complete": 40, "verify": 16, "evaluate": 24},
+        Urgency.URGENT: {"accept": 2, "dispatch": 2, "sign": 4, "complete": 16, "verify": 8, "evaluate": 16},
+        Urgency.EMERGENCY: {"accept": 0.5, "dispatch": 0.5, "sign": 1, "complete": 4, "verify": 2, "evaluate": 8},
+    }
+
+
+class Category(models.Model):
+    """A two-level taxonomy (事件分类): groups (parent is None) and the categories inside them."""
+
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="children")
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=60)
+    default_urgency = models.CharField(
+        _("default urgency"), max_length=10, choices=Urgency.choices, default=Urgency.NORMAL
+    )
+    # Department kind (Department.kind) that leads, per region level of the dispatcher: {"3": "pcs", "2": "cgzf"}.
+    lead_department_kinds = models.JSONField(_("lead department per level"), default=dict, blank=True)
+    time_limits = models.JSONField(_("time limits (hours)"), default=default_time_limits)
+    escalation_grace_hours = models.FloatField(_("grace before escalation (hours)"), default=8)
+    is_active = models.BooleanField(_("active"), default=True)
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["sort_order", "code"]
+
+    def __str__(self) -> str:
+        return f"{self.parent.name} › {self.name}" if self.parent_id else self.name
+
+
+class ResponseTemplate(models.Model):
+    """A stock phrase (常用语) offered in a transition form, for one category or for all."""
+
+    category = models.ForeignKey(Category, null=True, blank=True, on_delete=models.CASCADE, related_name="templates")
+    transition = models.CharField(_("transition"), max_length=30)
+    text = models.CharField(_("text"), max_length=300)
+    is_active = models.BooleanField(_("active"), default=True)
+    sort_order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "id"]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class CaseSequence(models.Model):
+    """The daily counter behind case numbers, per prefix (district). Incremented atomically in the database."""
+
+    prefix = models.CharField(max_length=20)
+    day = models.DateField()
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["prefix", "day"], name="case_sequence_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}-{self.day:%Y%m%d}: {self.last}"
+
+
+class Case(models.Model):
+    """A case (事件) reported in a grid and worked on up the tree."""
+
+    number = models.CharField(_("number"), max_length=32, unique=True)
+    title = models.CharField(_("title"), max_length=120)
+    description = models.TextField(_("description"), blank=True)
+    category = models.ForeignKey(Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="cases")
+    urgency = models.CharField(_("urgency"), max_length=10, choices=Urgency.choices, default=Urgency.NORMAL)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.PATROL)
+    region = models.ForeignKey(Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="cases")
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    lat = models.FloatField(_("latitude"), null=True, blank=True)
+    lng = models.FloatField(_("longitude"), null=True, blank=True)
+    reporter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reported_cases"
+    )
+    reporter_contact = models.CharField(_("reporter contact"), max_length=100, blank=True)
+    parties = models.TextField(_("parties involved"), blank=True)
+    state = models.CharField(_("state"), max_length=24, choices=State.choices, default=State.REPORTED)
+    level = models.PositiveSmallIntegerField(_("held at level"), default=4)  # grids.codes.Level of the holder
+    version = models.PositiveIntegerField(default=1)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_cases"
+    )
+    duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates")
+    satisfaction = models.CharField(_("satisfaction"), max_length=12, choices=Satisfaction.choices, blank=True)
+    rework_count = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(_("reported at"), auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        permissions = [
+            ("report_case", _("Report cases")),
+            ("triage_case", _("Triage reported cases (settle locally, call the street)")),
+            ("dispatch_case", _("Accept, return and dispatch cases")),
+            ("verify_case", _("Verify results")),
+            ("close_case", _("Close cases")),
+            ("cancel_case", _("Cancel cases and mark duplicates")),
+            ("reopen_case", _("Reopen closed cases")),
+            ("evaluate_case", _("Record residents' evaluations")),
+            ("escalate_case", _("Escalate cases to the level above")),
+            ("supervise_case", _("Supervise overdue cases")),
+        ]
+        indexes = [
+            models.Index(fields=["region", "state", "-created_at"], name="case_region_state_idx"),
+            models.Index(fields=["state", "level", "-created_at"], name="case_queue_idx"),
+            models.Index(fields=["reporter", "-created_at"], name="case_reporter_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.title}"
+
+    @property
+    def region_path(self) -> str:
+        return self.region.path
+
+    @property
+    def holder_path(self) -> str:
+        """Path of the node at the level that holds the case (its community, street, district or city)."""
+        return self.region.path[: self.level * Region.steplen]
+
+    @property
+    def is_open(self) -> bool:
+        return self.state not in (State.CLOSED, State.CANCELLED)
+
+
+class WorkOrder(models.Model):
+    """One department's part of a dispatch (工单): lead or assisting."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="work_orders")
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="work_orders")
+    is_lead = models.BooleanField(_("lead"), default=False)
+    state = models.CharField(_("state"), max_length=12, choices=WorkOrderState.choices, default=WorkOrderState.ASSIGNED)
+    round = models.PositiveSmallIntegerField(default=1)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="work_orders"
+    )
+    note = models.TextField(_("dispatch note"), blank=True)
+    result = models.TextField(_("result"), blank=True)
+    refusal_reason = models.CharField(_("refusal reason"), max_length=20, choices=RefusalReason.choices, blank=True)
+    refusal_note = models.TextField(blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    extension_until = models.DateTimeField(null=True, blank=True)
+    extension_reason = models.TextField(blank=True)
+    extension_state = models.CharField(max_length=10, blank=True)  # "", "pending", "granted", "denied"
+    created_at = models.DateTimeField(auto_now_add=True)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("work order")
+        verbose_name_plural = _("work orders")
+        ordering = ["-is_lead", "id"]
+        constraints = [
+            # No department gets two live work orders for the same case.
+            models.UniqueConstraint(
+                fields=["case", "department"],
+                condition=Q(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]),
+                name="workorder_one_live_per_department",
+            )
+        ]
+        indexes = [models.Index(fields=["department", "state", "-created_at"], name="workorder_inbox_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.case.number} · {self.department.name}"
+
+
+class CaseEvent(models.Model):
+    """One step of the timeline. Immutable: the database refuses updates and deletes (migration 0002)."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
+    work_order = models.ForeignKey(WorkOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(auto_now_add=True)
+    transition = models.CharField(max_length=30)
+    from_state = models.CharField(max_length=24, blank=True)
+    to_state = models.CharField(max_length=24, blank=True)
+    comment = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["case", "at"], name="caseevent_case_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.transition} {self.from_state}→{self.to_state}"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"cases/{instance.case_id}/{instance.sha256[:2]}/{instance.sha256}{instance.extension}"
+
+
+class Attachment(models.Model):
+    """A photo or PDF of a case step, checked by content; served only to people who may see the case."""
+
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="attachments")
+    event = models.ForeignKey(CaseEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=200)
+    thumbnail = models.FileField(upload_to="cases/thumbs/", max_length=200, blank=True)
+    original_name = models.CharField(max_length=200)
+    content_type = models.CharField(max_length=50)
+    extension = models.CharField(max_length=8)
+    size = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+    @property
+    def is_image(self) -> bool:
+        return self.content_type.startswith("image/")

@@ -1,0 +1,451 @@
+"""Every write of the cases app. ``case_transition`` is the only function that changes ``Case.state``
+(``work_order_step`` drives it through the same rules when every department is done).
+
+Each function runs in one transaction, locks the case row first (so two people acting on one case are
+serialised: exactly one wins), checks the actor through grids.access, writes an immutable CaseEvent, and
+raises ``StaleCase`` (HTTP 409), ``TransitionNotAllowed``, ``PermissionDenied`` or ``ValidationError``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from grids import access
+from grids.codes import Level
+from grids.geo import locate
+from grids.models import Department, Region, User
+
+from . import attachments
+from .models import Case, CaseEvent, CaseSequence, Category, Source, Urgency, WorkOrder
+from .workflow import (
+    TRANSITIONS,
+    At,
+    RefusalReason,
+    Satisfaction,
+    State,
+    WorkOrderState,
+    after_work_orders,
+)
+
+
+class StaleCase(Exception):
+    """The case changed since the person loaded it (HTTP 409)."""
+
+    def __init__(self, case: Case):
+        self.case = case
+        super().__init__(
+            _("Case %(number)s changed in the meantime; reload it and try again.") % {"number": case.number}
+        )
+
+
+class TransitionNotAllowed(Exception):
+    """The transition does not apply to the case in its current state (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class _Node:
+    """Something placed at a region path, for access checks at a node other than the case's grid."""
+
+    region_path: str
+
+
+def _node_for(case: Case, at: str) -> _Node:
+    if at == At.GRID:
+        return _Node(case.region.path)
+    if at == At.COMMUNITY:
+        return _Node(case.region.path[: Level.COMMUNITY * Region.steplen])
+    return _Node(case.holder_path)
+
+
+def can_fire(user: Any, case: Case, action: str) -> bool:
+    """May ``user`` fire ``action`` on ``case`` now (state and permission; inputs not checked)?"""
+    t = TRANSITIONS.get(action)
+    return bool(t and case.state in t.sources and access.user_can(user, t.perm, _node_for(case, t.at)))
+
+
+def _next_number(region: Region) -> str:
+    """District abbreviation (or code) + date + daily sequence, e.g. QS-20261121-0042.
+
+    One atomic upsert in the database, so concurrent reports never share a number (gaps are tolerated).
+    """
+    district_path = region.path[: Level.DISTRICT * Region.steplen]
+    district = Region.objects.only("abbr", "code").get(path=district_path) if region.depth >= Level.DISTRICT else region
+    prefix = district.abbr or district.code
+    day = timezone.localdate()
+    table = CaseSequence._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (prefix, day, last) VALUES (%s, %s, 1) "  # noqa: S608 - table name is ours
+            f"ON CONFLICT (prefix, day) DO UPDATE SET last = {table}.last + 1 RETURNING last",
+            [prefix, day],
+        )
+        (seq,) = cursor.fetchone()
+    return f"{prefix}-{day:%Y%m%d}-{seq:04d}"
+
+
+def _event(
+    case: Case, actor: Any, transition: str, from_state: str, comment: str = "", work_order=None, **data
+) -> CaseEvent:
+    return CaseEvent.objects.create(
+        case=case,
+        work_order=work_order,
+        actor=actor if getattr(actor, "pk", None) else None,
+        transition=transition,
+        from_state=from_state,
+        to_state=case.state,
+        comment=comment,
+        data=data,
+    )
+
+
+def case_report(
+    *,
+    reporter: User,
+    category: Category,
+    title: str,
+    region: Region | None = None,
+    description: str = "",
+    urgency: str | None = None,
+    source: str = Source.PATROL,
+    address: str = "",
+    lat: float | None = None,
+    lng: float | None = None,
+    reporter_contact: str = "",
+    parties: str = "",
+    files: Sequence = (),
+) -> Case:
+    """Report a case in a grid (上报). A point locates the grid when none is given."""
+    errors: dict[str, list[str]] = {}
+    title = (title or "").strip()
+    if not title:
+        errors["title"] = [_("A title is required.")]
+    if (lat is None) != (lng is None):
+        errors["lat"] = [_("Give both latitude and longitude, or neither.")]
+    if region is None and lat is not None and lng is not None:
+        region = locate(lat, lng)
+        if region is None:
+            errors["lat"] = [_("No active grid contains this point; choose the grid.")]
+    if region is None and "lat" not in errors:
+        errors["region"] = [_("Choose the grid (or give a location).")]
+    if region is not None and (region.depth != Level.GRID or not region.is_active):
+        errors["region"] = [_("A case is reported in an active grid.")]
+    if category.parent_id is None or not category.is_active:
+        errors["category"] = [_("Choose an active category (not a group).")]
+    if urgency is not None and urgency not in Urgency.values:
+        errors["urgency"] = [_("Unknown urgency.")]
+    if source not in Source.values:
+        errors["source"] = [_("Unknown source.")]
+    if errors:
+        raise ValidationError(errors)
+    if not access.user_can(reporter, "cases.report_case", region):
+        raise PermissionDenied(_("You may not report cases in %(grid)s.") % {"grid": region.name})
+    checked = attachments.check_files(files)
+    with attachments.removed_on_error(), transaction.atomic():
+        case = Case.objects.create(
+            number=_next_number(region),
+            title=title,
+            description=description.strip(),
+            category=category,
+            urgency=urgency or category.default_urgency,
+            source=source,
+            region=region,
+            address=address.strip(),
+            lat=lat,
+            lng=lng,
+            reporter=reporter,
+            reporter_contact=reporter_contact.strip(),
+            parties=parties.strip(),
+            state=State.REPORTED,
+            level=Level.COMMUNITY,
+        )
+        event = _event(case, reporter, "report", "", description[:500])
+        attachments.save_attachments(case=case, event=event, checked=checked, actor=reporter)
+        return case
+
+
+def _lock(case: Case, expected_version: int | None) -> Case:
+    locked = Case.objects.select_for_update(of=("self",)).select_related("region", "category").get(pk=case.pk)
+    if expected_version is not None and locked.version != expected_version:
+        raise StaleCase(locked)
+    return locked
+
+
+def _departments(value: Any) -> list[Department]:
+    items = list(value or [])
+    if not items:
+        raise ValidationError({"departments": _("Choose at least the lead department.")})
+    if len({d.pk for d in items}) != len(items):
+        raise ValidationError({"departments": _("A department can only be named once.")})
+    inactive = [d.name for d in items if not d.is_active]
+    if inactive:
+        raise ValidationError({"departments": _("Retired departments: %(names)s") % {"names": ", ".join(inactive)}})
+    return items
+
+
+def _create_work_orders(
+    case: Case, departments: list[Department], note: str, *, round_: int, lead_first: bool
+) -> list[WorkOrder]:
+    live = set(
+        case.work_orders.filter(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]).values_list(
+            "department_id", flat=True
+        )
+    )
+    clash = [d.name for d in departments if d.pk in live]
+    if clash:
+        raise ValidationError({"departments": _("Already working on it: %(names)s") % {"names": ", ".join(clash)}})
+    return [
+        WorkOrder.objects.create(case=case, department=d, is_lead=lead_first and i == 0, round=round_, note=note)
+        for i, d in enumerate(departments)
+    ]
+
+
+def case_transition(
+    *,
+    case: Case,
+    action: str,
+    actor: User,
+    comment: str = "",
+    expected_version: int | None = None,
+    files: Sequence = (),
+    **data: Any,
+) -> Case:
+    """Fire a workflow transition (see cases.workflow.TRANSITIONS) on ``case``."""
+    t = TRANSITIONS.get(action)
+    if t is None:
+        raise ValidationError(_("Unknown action %(action)s.") % {"action": action})
+    comment = (comment or "").strip()
+    checked = attachments.check_files(files)
+    with attachments.removed_on_error(), transaction.atomic():
+        case = _lock(case, expected_version)
+        if case.state not in t.sources:
+            raise TransitionNotAllowed(
+                _("“%(action)s” is not possible while the case is %(state)s.")
+                % {"action": t.label, "state": State(case.state).label}
+            )
+        if not access.user_can(actor, t.perm, _node_for(case, t.at)):
+            raise PermissionDenied(_("You may not “%(action)s” this case.") % {"action": t.label})
+        if "comment" in t.requires and not comment:
+            raise ValidationError({"comment": _("Say why (a comment is required).")})
+        from_state = case.state
+        extra: dict[str, Any] = {}
+        work_order_ids: list[int] = []
+
+        if action == "settle":
+            case.state = State.PENDING_VERIFICATION
+        elif action == "call_street":
+            case.state, case.level = State.CALLED, Level.STREET
+        elif action == "accept":
+            case.state = State.ACCEPTED
+        elif action == "return":
+            case.state, case.level = State.REPORTED, Level.COMMUNITY
+        elif action in ("dispatch", "redispatch"):
+            departments = _departments(data.get("departments"))
+            round_ = (case.work_orders.order_by("-round").values_list("round", flat=True).first() or 0) + (
+                action == "dispatch"
+            )
+            if action == "redispatch":
+                round_ = max(round_, 1)
+                refused = case.work_orders.filter(state=WorkOrderState.REFUSED)
+                extra["replaced"] = list(refused.values_list("department__name", flat=True))
+                refused.update(state=WorkOrderState.CANCELLED)
+            orders = _create_work_orders(case, departments, comment, round_=round_, lead_first=action == "dispatch")
+            work_order_ids = [o.pk for o in orders]
+            extra["departments"] = [d.name for d in departments]
+            if action == "dispatch":
+                case.state = State.DISPATCHED
+            else:
+                states = list(case.work_orders.exclude(state=WorkOrderState.CANCELLED).values_list("state", flat=True))
+                case.state = after_work_orders(states) or State.DISPATCHED
+        elif action == "verify_ok":
+            case.state = State.VERIFIED
+        elif action == "verify_failed":
+            done = case.work_orders.filter(state=WorkOrderState.DONE)
+            chosen = data.get("work_orders")
+            if chosen:
+                done = done.filter(pk__in=[w.pk for w in chosen])
+            redo = list(done)
+            if redo:
+                WorkOrder.objects.filter(pk__in=[w.pk for w in redo]).update(state=WorkOrderState.SIGNED, done_at=None)
+                extra["rework"] = [w.department.name for w in redo]
+                case.state = State.IN_PROGRESS
+            else:  # settled locally: back to the community
+                case.state, case.level = State.REPORTED, Level.COMMUNITY
+            case.rework_count += 1
+        elif action == "close":
+            case.state, case.closed_at = State.CLOSED, timezone.now()
+        elif action == "escalate":
+            if case.level <= Level.CITY:
+                raise TransitionNotAllowed(_("The city holds this case: there is no level above."))
+            case.state, case.level = State.ESCALATED, case.level - 1
+            extra["level"] = case.level
+        elif action == "cancel":
+            case.state = State.CANCELLED
+            case.work_orders.filter(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]).update(
+                state=WorkOrderState.CANCELLED
+            )
+        elif action == "mark_duplicate":
+            original = data.get("duplicate_of")
+            if not isinstance(original, Case) or original.pk == case.pk:
+                raise ValidationError({"duplicate_of": _("Name the case this one repeats.")})
+            if not access.user_can(actor, "cases.view_case", original):
+                raise ValidationError({"duplicate_of": _("No such case that you may see.")})
+            if original.state == State.CANCELLED:
+                raise ValidationError(
+                    {"duplicate_of": _("%(number)s is cancelled itself.") % {"number": original.number}}
+                )
+            case.state, case.duplicate_of = State.CANCELLED, original
+            case.work_orders.filter(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]).update(
+                state=WorkOrderState.CANCELLED
+            )
+            extra["duplicate_of"] = original.number
+        elif action == "reopen":
+            case.state, case.level, case.closed_at = State.REPORTED, Level.COMMUNITY, None
+        elif action == "evaluate":
+            satisfaction = data.get("satisfaction")
+            if satisfaction not in Satisfaction.values:
+                raise ValidationError({"satisfaction": _("Choose how satisfied the resident is.")})
+            case.satisfaction = satisfaction
+            extra["satisfaction"] = satisfaction
+        elif action == "assign":
+            assignee = data.get("assignee")
+            if not isinstance(assignee, User) or not access.user_can(assignee, "cases.view_case", case):
+                raise ValidationError({"assignee": _("Choose a person who may see this case.")})
+            case.assignee = assignee
+            extra["assignee"] = assignee.username
+
+        case.version += 1
+        case.save()
+        event = _event(case, actor, action, from_state, comment, **extra, work_orders=work_order_ids)
+        attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
+        return case
+
+
+def _is_member(user: Any, department: Department) -> bool:
+    return bool(user.is_active and (user.is_superuser or department.members.filter(pk=user.pk).exists()))
+
+
+def work_order_step(
+    *,
+    work_order: WorkOrder,
+    action: str,
+    actor: User,
+    comment: str = "",
+    expected_version: int | None = None,
+    files: Sequence = (),
+    refusal_reason: str = "",
+    result: str = "",
+    until: datetime | None = None,
+    assignee: User | None = None,
+) -> WorkOrder:
+    """A department's step on its work order (sign, refuse, complete, ask for more time, assign inside),
+    or the dispatcher's answer to an extension request. Moves the case on when every department is done."""
+    comment = (comment or "").strip()
+    checked = attachments.check_files(files)
+    with attachments.removed_on_error(), transaction.atomic():
+        case = _lock(work_order.case, expected_version)
+        order = WorkOrder.objects.select_for_update().select_related("department").get(pk=work_order.pk, case=case)
+        dispatcher_side = action in ("grant_extension", "deny_extension")
+        if dispatcher_side:
+            if not access.user_can(actor, "cases.dispatch_case", _node_for(case, At.HOLDER)):
+                raise PermissionDenied(_("Only the dispatcher answers extension requests."))
+        elif not _is_member(actor, order.department):
+            raise PermissionDenied(
+                _("Only members of %(dept)s act on this work order.") % {"dept": order.department.name}
+            )
+        if case.state not in (State.DISPATCHED, State.IN_PROGRESS):
+            raise TransitionNotAllowed(
+                _("The case is %(state)s: its work orders are closed.") % {"state": State(case.state).label}
+            )
+        allowed = {
+            "sign": {WorkOrderState.ASSIGNED},
+            "refuse": {WorkOrderState.ASSIGNED},
+            "complete": {WorkOrderState.SIGNED},
+            "request_extension": {WorkOrderState.SIGNED},
+            "assign": {WorkOrderState.ASSIGNED, WorkOrderState.SIGNED},
+            "grant_extension": {WorkOrderState.SIGNED},
+            "deny_extension": {WorkOrderState.SIGNED},
+        }
+        if action not in allowed:
+            raise ValidationError(_("Unknown action %(action)s.") % {"action": action})
+        if order.state not in allowed[action]:
+            raise TransitionNotAllowed(
+                _("The work order is %(state)s: “%(action)s” is not possible.")
+                % {"state": WorkOrderState(order.state).label, "action": action}
+            )
+        from_state, now, extra = order.state, timezone.now(), {}
+        if action == "sign":
+            order.state, order.signed_at = WorkOrderState.SIGNED, now
+            order.assignee = order.assignee or actor
+        elif action == "refuse":
+            if refusal_reason not in RefusalReason.values:
+                raise ValidationError({"refusal_reason": _("Choose a reason for refusing.")})
+            if refusal_reason == RefusalReason.OTHER and not comment:
+                raise ValidationError({"comment": _("Say why (a comment is required).")})
+            order.state, order.refusal_reason, order.refusal_note = WorkOrderState.REFUSED, refusal_reason, comment
+            extra["reason"] = refusal_reason
+        elif action == "complete":
+            if not (result or "").strip():
+                raise ValidationError({"result": _("Describe what was done.")})
+            order.state, order.result, order.done_at = WorkOrderState.DONE, result.strip(), now
+        elif action == "request_extension":
+            if until is None or until <= now:
+                raise ValidationError({"until": _("Give a new due time in the future.")})
+            if not comment:
+                raise ValidationError({"comment": _("Say why (a comment is required).")})
+            order.extension_until, order.extension_reason, order.extension_state = until, comment, "pending"
+            extra["until"] = until.isoformat()
+        elif action in ("grant_extension", "deny_extension"):
+            if order.extension_state != "pending":
+                raise TransitionNotAllowed(_("No extension request is waiting."))
+            order.extension_state = "granted" if action == "grant_extension" else "denied"
+            if action == "grant_extension":
+                order.due_at = order.extension_until
+        elif action == "assign":
+            if assignee is None or not _is_member(assignee, order.department):
+                raise ValidationError({"assignee": _("Choose a member of %(dept)s.") % {"dept": order.department.name}})
+            order.assignee = assignee
+            extra["assignee"] = assignee.username
+        order.save()
+        case_from = case.state
+        states = list(case.work_orders.exclude(state=WorkOrderState.CANCELLED).values_list("state", flat=True))
+        target = after_work_orders(states)
+        if target and target != case.state:
+            case.state = target
+        case.version += 1
+        case.save()
+        event = _event(
+            case,
+            actor,
+            f"wo_{action}",
+            case_from,
+            comment,
+            work_order=order,
+            department=order.department.name,
+            wo_from=from_state,
+            wo_to=order.state,
+            **extra,
+        )
+        attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
+        return order
+
+
+def suggest_departments(*, case: Case) -> list[Department]:
+    """Lead department suggested from the category and the holder's region (lead first)."""
+    kinds = case.category.lead_department_kinds or {}
+    paths = [case.region.path[: i * Region.steplen] for i in range(1, case.region.depth + 1)]
+    serving = Department.objects.filter(region__path__in=paths, is_active=True).select_related("region")
+    for level in (str(case.level), str(Level.STREET), str(Level.DISTRICT)):
+        kind = kinds.get(level)
+        if kind:
+            match = [d for d in serving if d.kind == kind]
+            if match:
+                return sorted(match, key=lambda d: -d.region.depth)[:1]
+    return []
