@@ -44,11 +44,11 @@ def test_report_numbers_locate_and_event(cast, category):
 def test_report_refusals_write_nothing(cast, category):
     group = Category.objects.get(code="csgl")
     cases = [
-        (dict(category=group), "category"),
-        (dict(title="  "), "title"),
-        (dict(region=cast.city.c111), "region"),
-        (dict(region=None, lat=1.0, lng=1.0), "lat"),
-        (dict(urgency="whenever"), "urgency"),
+        ({"category": group}, "category"),
+        ({"title": "  "}, "title"),
+        ({"region": cast.city.c111}, "region"),
+        ({"region": None, "lat": 1.0, "lng": 1.0}, "lat"),
+        ({"urgency": "whenever"}, "urgency"),
     ]
     for kwargs, field in cases:
         kwargs.setdefault("category", category)
