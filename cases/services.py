@@ -449,3 +449,138 @@ def suggest_departments(*, case: Case) -> list[Department]:
             if match:
                 return sorted(match, key=lambda d: -d.region.depth)[:1]
     return []
+
+
+# --- categories and response templates ----------------------------------------------------------------------
+
+
+def _may_edit_categories(actor: Any) -> bool:
+    """The taxonomy is city-wide: edited by whoever manages access at a city (as roles are)."""
+    from grids.services import _may_edit_roles
+
+    return _may_edit_roles(actor)
+
+
+def _clean_time_limits(value: Any) -> dict:
+    from .models import STEPS
+
+    if not isinstance(value, dict):
+        raise ValidationError({"time_limits": _("Time limits must be hours per urgency and step.")})
+    clean: dict[str, dict[str, float]] = {}
+    for urgency in Urgency.values:
+        steps = value.get(urgency) or {}
+        clean[urgency] = {}
+        for step in STEPS:
+            try:
+                hours = float(steps.get(step))
+            except (TypeError, ValueError):
+                raise ValidationError(
+                    {
+                        "time_limits": _("Give the hours for “%(step)s” when %(urgency)s.")
+                        % {"step": step, "urgency": Urgency(urgency).label}
+                    }
+                ) from None
+            if not 0 < hours <= 24 * 90:
+                raise ValidationError({"time_limits": _("Hours must be between 0 and 2160.")})
+            clean[urgency][step] = hours
+    return clean
+
+
+def category_save(
+    *,
+    actor: User,
+    category: Category | None = None,
+    code: str,
+    name: str,
+    parent: Category | None,
+    default_urgency: str = Urgency.NORMAL,
+    lead_department_kinds: dict | None = None,
+    time_limits: dict | None = None,
+    escalation_grace_hours: float = 8,
+    is_active: bool = True,
+    sort_order: int = 0,
+) -> Category:
+    """Create or edit a category (or a group, when ``parent`` is None). Two levels only."""
+    from grids.services import audit
+
+    if not _may_edit_categories(actor):
+        raise PermissionDenied(_("Only an administrator at city level edits categories."))
+    name = (name or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = [_("A name is required.")]
+    if parent is not None and parent.parent_id is not None:
+        errors["parent"] = [_("Categories have two levels: choose a group as the parent.")]
+    if category is not None and parent is not None and category.children.exists():
+        errors["parent"] = [_("This group has categories; it cannot go under another group.")]
+    if Category.objects.filter(code=code).exclude(pk=getattr(category, "pk", None)).exists():
+        errors["code"] = [_("A category with this code exists.")]
+    if default_urgency not in Urgency.values:
+        errors["default_urgency"] = [_("Unknown urgency.")]
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        if category is None:
+            category = Category(code=code)
+            old: dict = {}
+        else:
+            category = Category.objects.select_for_update().get(pk=category.pk)
+            old = {"code": category.code, "name": category.name, "active": category.is_active}
+        category.code, category.name, category.parent = code, name, parent
+        category.default_urgency = default_urgency
+        category.lead_department_kinds = {str(k): v for k, v in (lead_department_kinds or {}).items() if v}
+        category.time_limits = _clean_time_limits(time_limits if time_limits is not None else category.time_limits)
+        category.escalation_grace_hours = float(escalation_grace_hours)
+        category.is_active, category.sort_order = is_active, sort_order
+        category.save()
+        audit(
+            actor=actor,
+            action="category.save",
+            target=category,
+            old=old,
+            new={"code": code, "name": name, "active": is_active},
+        )
+        return category
+
+
+def category_delete(*, actor: User, category: Category) -> None:
+    """Delete an unused category; one in use (by cases or as a group) must be retired instead."""
+    from grids.services import audit
+
+    if not _may_edit_categories(actor):
+        raise PermissionDenied(_("Only an administrator at city level edits categories."))
+    with transaction.atomic():
+        if category.cases.exists() or category.children.exists():
+            raise ValidationError(
+                _("%(name)s is in use: retire it instead (clear “Active”).") % {"name": category.name}
+            )
+        audit(actor=actor, action="category.delete", target=category, code=category.code)
+        category.templates.all().delete()
+        category.delete()
+
+
+def response_template_save(
+    *, actor: User, template=None, category: Category | None, transition: str, text: str, is_active: bool = True
+):
+    from grids.services import audit
+
+    from .models import ResponseTemplate
+
+    if not _may_edit_categories(actor):
+        raise PermissionDenied(_("Only an administrator at city level edits response templates."))
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError({"text": _("Write the phrase.")})
+    if transition not in TRANSITIONS and transition not in ("wo_refuse", "wo_complete", "wo_request_extension"):
+        raise ValidationError({"transition": _("Unknown transition.")})
+    with transaction.atomic():
+        template = template or ResponseTemplate()
+        template.category, template.transition, template.text, template.is_active = (
+            category,
+            transition,
+            text,
+            is_active,
+        )
+        template.save()
+        audit(actor=actor, action="template.save", target=template, transition=transition)
+        return template
