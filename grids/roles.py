@@ -15,7 +15,18 @@ ADMIN = [
     "grids.manage_access",
     "grids.manage_department",
     "grids.manage_staff",
+    # A region admin may do everything below the node, and so can hand on any role there.
     "cases.view_case",
+    "cases.report_case",
+    "cases.triage_case",
+    "cases.dispatch_case",
+    "cases.verify_case",
+    "cases.close_case",
+    "cases.cancel_case",
+    "cases.reopen_case",
+    "cases.evaluate_case",
+    "cases.escalate_case",
+    "cases.supervise_case",
 ]
 STREET = [
     "cases.dispatch_case",
