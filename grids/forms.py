@@ -51,6 +51,19 @@ def _permission_label(p: Permission) -> str:
     return f"{code} — {PERMISSION_LABELS.get(code, p.name)}"
 
 
+def pick(queryset, message: str, *, field: str, value: str):
+    """The row of a scoped queryset whose ``field`` equals what was typed, or a form error saying so.
+
+    The queryset is already limited to what the person may see or use, so "not found" and "not yours" read
+    the same (ids and codes cannot be probed).
+    """
+    value = (value or "").strip()
+    row = queryset.filter(**{field: value}).first() if queryset is not None else None
+    if row is None:
+        raise ValidationError(message, params={"code": value, "name": value})
+    return row
+
+
 class GeoJSONField(forms.CharField):
     widget = forms.Textarea(
         attrs={"rows": 4, "class": "font-monospace", "placeholder": '{"type": "Polygon", "coordinates": [...]}'}
@@ -114,11 +127,8 @@ class RegionMoveForm(forms.Form):
         self.candidates = candidates
 
     def clean_new_parent(self):
-        code = self.cleaned_data["new_parent"].strip()
-        region = self.candidates.filter(code=code).first() if self.candidates is not None else None
-        if region is None:
-            raise ValidationError(_("No node with the code %(code)s that you may add to."), params={"code": code})
-        return region
+        message = _("No node with the code %(code)s that you may add to.")
+        return pick(self.candidates, message, field="code", value=self.cleaned_data["new_parent"])
 
 
 class SearchForm(forms.Form):
@@ -144,13 +154,10 @@ class GrantForm(forms.Form):
         self.fields["permission"].label_from_instance = _permission_label
 
     def clean_user(self):
-        username = self.cleaned_data["user"].strip()
-        if not username:
+        if not self.cleaned_data["user"].strip():
             return None
-        user = self.users.filter(username=username).first() if self.users is not None else None
-        if user is None:
-            raise ValidationError(_("No active user “%(name)s” that you may grant to."), params={"name": username})
-        return user
+        message = _("No active user “%(name)s” that you may grant to.")
+        return pick(self.users, message, field="username", value=self.cleaned_data["user"])
 
     def clean(self):
         data = super().clean()
@@ -175,18 +182,13 @@ class AccessCheckForm(forms.Form):
         self.fields["permission"].label_from_instance = _permission_label
 
     def clean_user(self):
-        username = self.cleaned_data["user"].strip()
-        user = self.users.filter(username=username).first()
-        if user is None:
-            raise ValidationError(_("No user “%(name)s” that you may see."), params={"name": username})
-        return user
+        return pick(
+            self.users, _("No user “%(name)s” that you may see."), field="username", value=self.cleaned_data["user"]
+        )
 
     def clean_region(self):
-        code = self.cleaned_data["region"].strip()
-        region = self.regions.filter(code=code).first()
-        if region is None:
-            raise ValidationError(_("No node with the code %(code)s that you may see."), params={"code": code})
-        return region
+        message = _("No node with the code %(code)s that you may see.")
+        return pick(self.regions, message, field="code", value=self.cleaned_data["region"])
 
 
 class LocateForm(forms.Form):
@@ -215,13 +217,8 @@ class DepartmentForm(forms.Form):
         self.regions = regions
 
     def clean_region(self):
-        code = self.cleaned_data["region"].strip()
-        region = self.regions.filter(code=code).first()
-        if region is None:
-            raise ValidationError(
-                _("No node with the code %(code)s where you manage departments."), params={"code": code}
-            )
-        return region
+        message = _("No node with the code %(code)s where you manage departments.")
+        return pick(self.regions, message, field="code", value=self.cleaned_data["region"])
 
 
 class DepartmentMembersForm(forms.Form):
@@ -275,11 +272,8 @@ class StaffForm(forms.Form):
         self.regions = regions
 
     def clean_region(self):
-        code = self.cleaned_data["region"].strip()
-        region = self.regions.filter(code=code).first()
-        if region is None:
-            raise ValidationError(_("No node with the code %(code)s where you manage staff."), params={"code": code})
-        return region
+        message = _("No node with the code %(code)s where you manage staff.")
+        return pick(self.regions, message, field="code", value=self.cleaned_data["region"])
 
 
 class TeamForm(forms.Form):
