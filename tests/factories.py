@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import threading
 from types import SimpleNamespace
 
 import factory
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from grids import services
 from grids.models import Region, Role, User
@@ -97,3 +99,25 @@ def grant_role(user_or_group, role_code: str, region: Region, actor: User | None
     if isinstance(user_or_group, Group):
         return services.grant_create(actor=actor, region=region, group=user_or_group, role=role)
     return services.grant_create(actor=actor, region=region, user=user_or_group, role=role)
+
+
+def run_in_threads(n: int, target) -> list:
+    """Start ``target(i)`` in ``n`` threads at once (each with its own database connection); results or errors."""
+    results: list = []
+    barrier = threading.Barrier(n)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results.append(target(i))
+        except Exception as exc:  # noqa: BLE001 - handed to the test to assert
+            results.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    return results

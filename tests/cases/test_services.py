@@ -1,18 +1,18 @@
 """The case services: effects of each transition, events, coordinated resolution, concurrency, uploads."""
 
 import io
-import threading
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, transaction
 from PIL import Image
 
 from cases import services
 from cases.models import Attachment, Case, CaseEvent, CaseSequence, Category, WorkOrder
 from cases.workflow import State, WorkOrderState
 from grids.codes import Level
+from tests.factories import run_in_threads
 
 
 def png(name="photo.png", size=(40, 30)) -> SimpleUploadedFile:
@@ -314,26 +314,6 @@ def test_files_are_removed_when_the_transaction_fails(cast, category, settings, 
 # --- concurrency (real PostgreSQL, real threads) ------------------------------------------------------------
 
 
-def _threads(n, target):
-    results, barrier = [], threading.Barrier(n)
-
-    def run(i):
-        try:
-            barrier.wait()
-            results.append(target(i))
-        except Exception as exc:  # noqa: BLE001 - asserted by the test
-            results.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_twenty_simultaneous_dispatches_one_wins(request):
@@ -353,7 +333,7 @@ def test_twenty_simultaneous_dispatches_one_wins(request):
             expected_version=version,
         )
 
-    results = _threads(20, dispatch)
+    results = run_in_threads(20, dispatch)
     wins = [r for r in results if isinstance(r, Case)]
     losers = [r for r in results if isinstance(r, services.StaleCase | services.TransitionNotAllowed)]
     assert len(wins) == 1 and len(losers) == 19, results
@@ -366,7 +346,7 @@ def test_twenty_simultaneous_dispatches_one_wins(request):
 def test_fifty_simultaneous_reports_get_unique_numbers(request):
     cast = request.getfixturevalue("cast")
     category = Category.objects.get(code="csgl-zdjy")
-    results = _threads(50, lambda i: report(cast, category, title=f"并发{i}"))
+    results = run_in_threads(50, lambda i: report(cast, category, title=f"并发{i}"))
     assert all(isinstance(r, Case) for r in results), [r for r in results if not isinstance(r, Case)]
     numbers = {r.number for r in results}
     assert len(numbers) == 50

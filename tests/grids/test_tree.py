@@ -1,14 +1,11 @@
 """Region tree services: levels, codes, moves, retire, delete, audit, and concurrent edits."""
 
-import threading
-
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection
 
 from grids import services
 from grids.models import AuditLog, Department, Region
-from tests.factories import build_city, grant_role, superuser
+from tests.factories import build_city, grant_role, run_in_threads, superuser
 
 
 def errors_of(exc_info) -> str:
@@ -165,33 +162,12 @@ def test_delete_only_empty_nodes(city):
     assert Region.objects.filter(pk=city.s12.pk).exists()
 
 
-def _run_threads(n: int, target) -> list:
-    results: list = []
-    barrier = threading.Barrier(n)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait()
-            results.append(target(i))
-        except Exception as exc:  # noqa: BLE001 - collected and asserted by the test
-            results.append(exc)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_additions_under_one_parent_keep_the_tree_sound():
     tree = build_city(superuser("root-concurrent"))
     parent = tree.c111
-    results = _run_threads(12, lambda i: services.region_add(actor=tree.actor, parent=parent, name=f"并发{i}"))
+    results = run_in_threads(12, lambda i: services.region_add(actor=tree.actor, parent=parent, name=f"并发{i}"))
     assert all(isinstance(r, Region) for r in results), results
     children = Region.objects.filter(path__startswith=parent.path, depth=5)
     assert children.count() == 14
@@ -215,7 +191,7 @@ def test_concurrent_moves_and_additions_keep_the_tree_sound():
                 return exc
         return services.region_add(actor=tree.actor, parent=[tree.c111, tree.c121, tree.c211][i % 3], name=f"n{i}")
 
-    results = _run_threads(9, work)
+    results = run_in_threads(9, work)
     assert not [r for r in results if not isinstance(r, (Region, ValidationError))], results
     assert Region.objects.find_problems() == ([], [], [], [], [])
     for node in Region.objects.filter(depth__gt=1):
