@@ -1,15 +1,11 @@
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+# Uploaded files are never served from MEDIA_URL: attachments go through cases.views, which checks who asks.
 urlpatterns = [
     path("django-admin/", admin.site.urls),
+    path("cases/", include("cases.urls")),
     path("", include("grids.urls")),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
 
 handler403 = "grids.views.handler403"

@@ -1,0 +1,446 @@
+"""Reads of the cases app that people see, always scoped to the acting user through grids.access.
+
+A user sees a case when they hold ``cases.view_case`` on its grid or above it, or when one of their departments
+has a work order on it. Lists are paginated by keyset (``keyset_page``): no ``COUNT(*)`` over millions of rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+from typing import Any
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from grids import access
+from grids.codes import Level
+from grids.models import Department, Region, User
+
+from .models import Attachment, Case, CaseEvent, Category, ResponseTemplate, WorkOrder
+from .workflow import OPEN_STATES, State, WorkOrderState
+
+VIEW = "cases.view_case"
+STREET_STATES = (
+    State.CALLED,
+    State.ESCALATED,
+    State.ACCEPTED,
+    State.DISPATCHED,
+    State.IN_PROGRESS,
+    State.VERIFIED,
+)
+INBOX_TABS = {
+    "to_sign": WorkOrderState.ASSIGNED,
+    "in_progress": WorkOrderState.SIGNED,
+    "refused": WorkOrderState.REFUSED,
+    "done": WorkOrderState.DONE,
+}
+_DEPARTMENTS_ATTR = "_govgrid_department_ids"
+
+
+# --- pagination -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Page:
+    """One page of a keyset-paginated list: the rows and the cursors of its neighbours (no total count)."""
+
+    items: list = field(default_factory=list)
+    next_cursor: str = ""
+    previous_cursor: str = ""
+
+    @property
+    def has_next(self) -> bool:
+        return bool(self.next_cursor)
+
+    @property
+    def has_previous(self) -> bool:
+        return bool(self.previous_cursor)
+
+    def __iter__(self):
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def _encode(row: Any) -> str:
+    raw = f"{row.created_at.isoformat()}|{row.pk}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> tuple[datetime, int] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, pk = raw.split("|", 1)
+        parsed = parse_datetime(when)
+        return (parsed, int(pk)) if parsed else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def keyset_page(
+    rows: QuerySet, *, after: str = "", before: str = "", size: int = 30, newest_first: bool = True
+) -> Page:
+    """A page of ``rows`` ordered by (created_at, id), one query of ``size + 1`` rows.
+
+    ``after`` continues past the last row of a page, ``before`` goes back from the first; a bad cursor gives the
+    first page. The extra row only says whether there is more.
+    """
+    size = max(1, min(size, 200))
+    forward = not before
+    position = _decode(after if forward else before)
+    # Walking forward in a newest-first list means going to older rows, and the other way round.
+    older = forward == newest_first
+    if position:
+        at, pk = position
+        if older:
+            rows = rows.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk))
+        else:
+            rows = rows.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk))
+    order = ("-created_at", "-pk") if older else ("created_at", "pk")
+    fetched = list(rows.order_by(*order)[: size + 1])
+    more = len(fetched) > size
+    items = fetched[:size]
+    if not forward:
+        items.reverse()
+    page = Page(items=items)
+    if items:
+        if forward:
+            page.next_cursor = _encode(items[-1]) if more else ""
+            page.previous_cursor = _encode(items[0]) if position else ""
+        else:
+            page.previous_cursor = _encode(items[0]) if more else ""
+            page.next_cursor = _encode(items[-1])
+    elif not forward and position:
+        page.next_cursor = before
+    return page
+
+
+# --- who the user is --------------------------------------------------------------------------------------
+
+
+def department_ids(user: Any) -> frozenset[int]:
+    """Ids of the user's departments, loaded once per request (cached on the user object)."""
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return frozenset()
+    cached = getattr(user, _DEPARTMENTS_ATTR, None)
+    if cached is None:
+        cached = frozenset(Department.objects.filter(members=user).values_list("pk", flat=True))
+        setattr(user, _DEPARTMENTS_ATTR, cached)
+    return cached
+
+
+def navigation(user: Any) -> dict[str, bool]:
+    """Which case pages the user has a use for (menu entries)."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    can = lambda perm: access.user_can_anywhere(user, perm)  # noqa: E731
+    return {
+        "report": can("cases.report_case"),
+        "cases": can(VIEW) or bool(department_ids(user)),
+        "verify": can("cases.verify_case"),
+        "triage": can("cases.triage_case"),
+        "street": can("cases.dispatch_case"),
+        "inbox": bool(department_ids(user)),
+    }
+
+
+def _holder(case: Case) -> SimpleNamespace:
+    return SimpleNamespace(region_path=case.holder_path)
+
+
+def may_see_contact(*, user: Any, case: Case) -> bool:
+    """The reporter's contact is shown whole only to those who dispatch at the level holding the case."""
+    return access.user_can(user, "cases.dispatch_case", _holder(case))
+
+
+# --- cases ------------------------------------------------------------------------------------------------
+
+
+def _rows() -> QuerySet[Case]:
+    return Case.objects.select_related("region", "category", "category__parent").defer(
+        "description", "parties", "region__boundary"
+    )
+
+
+def _visible(user: Any, rows: QuerySet[Case]) -> QuerySet[Case]:
+    scoped = access.scope(user, VIEW, rows, path_field="region__path")
+    departments = department_ids(user)
+    if departments and not user.is_superuser:
+        by_work_order = rows.filter(pk__in=WorkOrder.objects.filter(department_id__in=departments).values("case_id"))
+        scoped = scoped | by_work_order
+    return scoped
+
+
+def apply_filters(rows: QuerySet[Case], filters: Mapping[str, Any] | None) -> QuerySet[Case]:
+    """Filters of the lists: q (number or title), category (or group), grid (code prefix), urgency, state,
+    older_than (days)."""
+    f = {k: v for k, v in (filters or {}).items() if v not in (None, "", [])}
+    if q := str(f.get("q", "")).strip():
+        rows = rows.filter(Q(number=q.upper()) | Q(number__startswith=q.upper()) | Q(title__icontains=q))
+    if category := f.get("category"):
+        rows = rows.filter(Q(category=category) | Q(category__parent=category))
+    if grid := str(f.get("grid", "")).strip():
+        rows = rows.filter(region__code__startswith=grid)
+    if urgency := f.get("urgency"):
+        rows = rows.filter(urgency=urgency)
+    if state := f.get("state"):
+        rows = rows.filter(state__in=state) if isinstance(state, list | tuple | set) else rows.filter(state=state)
+    if (days := f.get("older_than")) is not None:
+        rows = rows.filter(created_at__lte=timezone.now() - timedelta(days=int(days)))
+    return rows
+
+
+def case_list(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[Case]:
+    """Every case the user may see, filtered; one SQL query when evaluated."""
+    return apply_filters(_visible(user, _rows()), filters)
+
+
+def case_get(*, user: Any, pk: int) -> Case:
+    """The case with its grid's boundary (for the map), or Http404 when the user may not see it."""
+    rows = _visible(
+        user,
+        Case.objects.select_related("region", "category", "category__parent", "reporter", "assignee", "duplicate_of"),
+    )
+    case = rows.filter(pk=pk).first()
+    if case is None:
+        raise Http404("No such case.")
+    return case
+
+
+def case_by_number(*, user: Any, number: str) -> Case | None:
+    number = (number or "").strip().upper()
+    return case_list(user=user).filter(number=number).first() if number else None
+
+
+def my_cases(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[Case]:
+    """Cases the user reported."""
+    if not getattr(user, "is_authenticated", False):
+        return Case.objects.none()
+    return case_list(user=user, filters=filters).filter(reporter=user)
+
+
+def to_verify(*, user: Any) -> QuerySet[Case]:
+    """Results waiting for the user's check on site (核查): pending verification in their grids."""
+    rows = _rows().filter(state=State.PENDING_VERIFICATION)
+    return access.scope(user, "cases.verify_case", rows, path_field="region__path")
+
+
+def _at_or_above(user: Any, perm: str, max_depth: int) -> tuple[str, ...] | None:
+    """Granted paths no deeper than ``max_depth`` (None: a superuser, everything)."""
+    if getattr(user, "is_superuser", False) and user.is_active:
+        return None
+    return tuple(p for p in access.granted_paths(user, perm) if len(p) <= max_depth * Region.steplen)
+
+
+def triage_queue(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[Case]:
+    """Reported cases of the communities where the user triages (settle locally or call the street)."""
+    rows = apply_filters(_rows().filter(state=State.REPORTED), filters)
+    paths = _at_or_above(user, "cases.triage_case", Level.COMMUNITY)
+    if paths is None:
+        return rows
+    if not paths:
+        return rows.none()
+    condition = Q()
+    for p in paths:
+        condition |= Q(region__path__startswith=p)
+    return rows.filter(condition)
+
+
+def street_queue(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[Case]:
+    """Cases held at a level where the user dispatches (the holder node lies under one of their grants),
+    flagged when a department refused its work order or asks for more time."""
+    rows = (
+        _rows()
+        .filter(state__in=STREET_STATES)
+        .annotate(
+            has_refused=Exists(WorkOrder.objects.filter(case=OuterRef("pk"), state=WorkOrderState.REFUSED)),
+            has_extension_request=Exists(
+                WorkOrder.objects.filter(case=OuterRef("pk"), state=WorkOrderState.SIGNED, extension_state="pending")
+            ),
+        )
+    )
+    rows = apply_filters(rows, filters)
+    paths = _at_or_above(user, "cases.dispatch_case", Level.GRID)
+    if paths is None:
+        return rows
+    if not paths:
+        return rows.none()
+    condition = Q()
+    for p in paths:
+        # holder path = region.path[: level * steplen]; it lies under p when the case is under p and the
+        # holding level is at or below p's level.
+        condition |= Q(region__path__startswith=p, level__gte=len(p) // Region.steplen)
+    return rows.filter(condition)
+
+
+def nearby_open_cases(
+    *, user: Any, category: Category, lat: float, lng: float, days: int = 7, metres: float = 200
+) -> list[Case]:
+    """Open cases of the same category within ``metres`` reported in the last ``days`` (duplicate warning),
+    nearest first, each with ``distance`` in metres. A bounding box in SQL, the exact distance in Python."""
+    dlat = metres / 111_320.0
+    dlng = metres / (111_320.0 * max(math.cos(math.radians(lat)), 0.01))
+    rows = case_list(user=user).filter(
+        category=category,
+        state__in=list(OPEN_STATES),
+        created_at__gte=timezone.now() - timedelta(days=days),
+        lat__range=(lat - dlat, lat + dlat),
+        lng__range=(lng - dlng, lng + dlng),
+    )
+    found = []
+    for case in rows.order_by("-created_at")[:50]:
+        case.distance = round(haversine_metres(lat, lng, case.lat, case.lng))
+        if case.distance <= metres:
+            found.append(case)
+    return sorted(found, key=lambda c: c.distance)
+
+
+def haversine_metres(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    r = 6_371_008.8
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+# --- what a case page shows -------------------------------------------------------------------------------
+
+
+def case_events(*, case: Case) -> list[CaseEvent]:
+    """The whole timeline, oldest first, with actors, work-order departments and attachments (3 queries)."""
+    return list(
+        CaseEvent.objects.filter(case=case)
+        .select_related("actor", "work_order__department")
+        .prefetch_related("attachments")
+        .order_by("at", "id")
+    )
+
+
+def case_photos(events: Iterable[CaseEvent]) -> dict[str, list[Attachment]]:
+    """ "before" (the report's files) and "after" (files of completed work and local settlement)."""
+    photos: dict[str, list[Attachment]] = {"before": [], "after": []}
+    for event in events:
+        if event.transition == "report":
+            photos["before"].extend(event.attachments.all())
+        elif event.transition in ("wo_complete", "settle"):
+            photos["after"].extend(event.attachments.all())
+    return photos
+
+
+def case_work_orders(*, case: Case) -> list[WorkOrder]:
+    return list(
+        WorkOrder.objects.filter(case=case)
+        .select_related("department", "assignee")
+        .prefetch_related("department__members")
+        .order_by("round", "-is_lead", "id")
+    )
+
+
+def case_regions(*, case: Case) -> list[Region]:
+    """The case's grid and every node above it, root first (for the breadcrumb and the holder's name)."""
+    return list(Region.objects.filter(path__in=case.region.ancestor_paths()).defer("boundary").order_by("depth"))
+
+
+def dispatch_departments(*, case: Case) -> QuerySet[Department]:
+    """Active departments serving the case's grid or a node above it (its street, district, city)."""
+    return (
+        Department.objects.filter(region__path__in=case.region.ancestor_paths(), is_active=True)
+        .select_related("region")
+        .order_by("-region__depth", "code")
+    )
+
+
+def assignee_candidates(*, case: Case, limit: int = 200) -> QuerySet[User]:
+    """Staff whose main region lies under the node holding the case (suggestions for "assign")."""
+    return (
+        User.objects.filter(is_active=True, region__path__startswith=case.holder_path)
+        .only("username", "display_name", "first_name", "last_name")
+        .order_by("username")[:limit]
+    )
+
+
+def response_templates(*, categories: Iterable[int], transitions: Iterable[str]) -> dict[tuple[int | None, str], list]:
+    """Stock phrases (常用语) by (category id or None for all, transition): one query."""
+    rows = ResponseTemplate.objects.filter(
+        Q(category__isnull=True) | Q(category_id__in=list(categories)),
+        transition__in=list(transitions),
+        is_active=True,
+    ).order_by("sort_order", "id")
+    grouped: dict[tuple[int | None, str], list] = {}
+    for t in rows:
+        grouped.setdefault((t.category_id, t.transition), []).append(t)
+    return grouped
+
+
+def templates_for(grouped: Mapping[tuple[int | None, str], list], category_id: int, transition: str) -> list:
+    return [*grouped.get((category_id, transition), []), *grouped.get((None, transition), [])]
+
+
+def report_categories() -> list[Category]:
+    """Active categories with their group, in display order (for the picker)."""
+    return list(
+        Category.objects.filter(is_active=True, parent__isnull=False, parent__is_active=True)
+        .select_related("parent")
+        .order_by("parent__sort_order", "parent__code", "sort_order", "code")
+    )
+
+
+def reportable_grids(*, user: Any) -> QuerySet[Region]:
+    """Active grids where the user may report cases."""
+    rows = Region.objects.filter(depth=Level.GRID, is_active=True).defer("boundary").order_by("path")
+    return access.scope(user, "cases.report_case", rows)
+
+
+def default_grid(*, user: Any, grids: QuerySet[Region]) -> Region | None:
+    """The worker's own grid (their main region when it is a grid they report in), else their first grid."""
+    own = getattr(user, "region", None)
+    if (
+        own is not None
+        and own.depth == Level.GRID
+        and own.is_active
+        and access.user_can(user, "cases.report_case", own)
+    ):
+        return own
+    return grids.first()
+
+
+# --- work orders and files --------------------------------------------------------------------------------
+
+
+def department_inbox(*, user: Any, tab: str = "to_sign") -> QuerySet[WorkOrder]:
+    """Work orders of the user's departments in one state (to sign, in progress, refused, done)."""
+    state = INBOX_TABS.get(tab, WorkOrderState.ASSIGNED)
+    return (
+        WorkOrder.objects.filter(department_id__in=department_ids(user), state=state)
+        .select_related("case", "case__region", "case__category", "case__category__parent", "department", "assignee")
+        .defer("case__description", "case__parties", "case__region__boundary")
+        .prefetch_related("department__members")
+    )
+
+
+def work_order_get(*, user: Any, pk: int) -> WorkOrder:
+    """A work order of a case the user may see, or Http404."""
+    order = (
+        WorkOrder.objects.filter(case__in=_visible(user, Case.objects.all()).values("pk"), pk=pk)
+        .select_related("case", "case__region", "case__category", "department")
+        .first()
+    )
+    if order is None:
+        raise Http404("No such work order.")
+    return order
+
+
+def attachment_get(*, user: Any, pk: int) -> Attachment:
+    """A file of a case the user may see, or Http404."""
+    found = Attachment.objects.filter(case__in=_visible(user, Case.objects.all()).values("pk"), pk=pk).first()
+    if found is None:
+        raise Http404("No such file.")
+    return found

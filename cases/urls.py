@@ -1,0 +1,20 @@
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("", views.case_list, name="case_list"),
+    path("report/", views.case_report, name="case_report"),
+    path("report/nearby/", views.report_nearby, name="case_report_nearby"),
+    path("mine/", views.my_cases, name="my_cases"),
+    path("verify/", views.verify_queue, name="verify_queue"),
+    path("triage/", views.triage, name="triage"),
+    path("street/", views.street_queue, name="street_queue"),
+    path("street/bulk/", views.street_bulk, name="street_bulk"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("<int:pk>/", views.case_detail, name="case_detail"),
+    path("<int:pk>/act/<slug:action>/", views.case_action, name="case_action"),
+    path("work-orders/<int:pk>/<slug:action>/", views.work_order_action, name="work_order_action"),
+    path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
+    path("attachments/<int:pk>/thumb/", views.attachment_download, {"thumb": True}, name="attachment_thumb"),
+]
