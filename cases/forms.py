@@ -158,7 +158,14 @@ class DispatchForm(CaseActionForm):
         widget=forms.CheckboxSelectMultiple,
     )
 
-    field_order = ["lead", "assisting", "comment", "version"]
+    due_at = forms.DateTimeField(
+        label=_("Deadline (optional)"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        help_text=_("Leave empty to use the category's time limit."),
+    )
+
+    field_order = ["lead", "assisting", "due_at", "comment", "version"]
 
     def __init__(self, *args: Any, departments=None, suggested=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -181,7 +188,7 @@ class DispatchForm(CaseActionForm):
 
     def service_kwargs(self) -> dict[str, Any]:
         d = self.cleaned_data
-        return {**super().service_kwargs(), "departments": [d["lead"], *d["assisting"]]}
+        return {**super().service_kwargs(), "departments": [d["lead"], *d["assisting"]], "due_at": d.get("due_at")}
 
 
 class DuplicateForm(CaseActionForm):

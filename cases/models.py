@@ -6,6 +6,8 @@ work-order steps it drives.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -14,6 +16,13 @@ from django.utils.translation import gettext_lazy as _
 from grids.models import Department, Region
 
 from .workflow import RefusalReason, Satisfaction, State, WorkOrderState
+
+
+@dataclass(frozen=True)
+class PlacedAt:
+    """A place in the tree, for access checks at a node other than the case's own grid."""
+
+    region_path: str
 
 
 class Urgency(models.TextChoices):
@@ -161,6 +170,14 @@ class Case(models.Model):
     def holder_path(self) -> str:
         """Path of the node at the level that holds the case (its community, street, district or city)."""
         return self.region.path[: self.level * Region.steplen]
+
+    def node_at(self, at: str) -> PlacedAt:
+        """The node where a transition's permission is checked: the grid, its community or the holder."""
+        if at == "grid":
+            return PlacedAt(self.region.path)
+        if at == "community":
+            return PlacedAt(self.region.path[: 4 * Region.steplen])
+        return PlacedAt(self.holder_path)
 
     @property
     def is_open(self) -> bool:

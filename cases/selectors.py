@@ -11,7 +11,6 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 from typing import Any
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -152,8 +151,8 @@ def navigation(user: Any) -> dict[str, bool]:
     }
 
 
-def _holder(case: Case) -> SimpleNamespace:
-    return SimpleNamespace(region_path=case.holder_path)
+def _holder(case: Case):
+    return case.node_at("holder")
 
 
 def may_see_contact(*, user: Any, case: Case) -> bool:

@@ -9,7 +9,6 @@ raises ``StaleCase`` (HTTP 409), ``TransitionNotAllowed``, ``PermissionDenied`` 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,12 +26,14 @@ from . import attachments
 from .models import Case, CaseEvent, CaseSequence, Category, Source, Urgency, WorkOrder
 from .workflow import (
     TRANSITIONS,
+    WORK_ORDER_STEPS,
     At,
     RefusalReason,
     Satisfaction,
     State,
     WorkOrderState,
     after_work_orders,
+    step_applies,
 )
 
 
@@ -50,25 +51,10 @@ class TransitionNotAllowed(Exception):
     """The transition does not apply to the case in its current state (HTTP 409)."""
 
 
-@dataclass(frozen=True)
-class _Node:
-    """Something placed at a region path, for access checks at a node other than the case's grid."""
-
-    region_path: str
-
-
-def _node_for(case: Case, at: str) -> _Node:
-    if at == At.GRID:
-        return _Node(case.region.path)
-    if at == At.COMMUNITY:
-        return _Node(case.region.path[: Level.COMMUNITY * Region.steplen])
-    return _Node(case.holder_path)
-
-
 def can_fire(user: Any, case: Case, action: str) -> bool:
     """May ``user`` fire ``action`` on ``case`` now (state and permission; inputs not checked)?"""
     t = TRANSITIONS.get(action)
-    return bool(t and case.state in t.sources and access.user_can(user, t.perm, _node_for(case, t.at)))
+    return bool(t and case.state in t.sources and access.user_can(user, t.perm, case.node_at(t.at)))
 
 
 def _next_number(region: Region) -> str:
@@ -191,7 +177,13 @@ def _departments(value: Any) -> list[Department]:
 
 
 def _create_work_orders(
-    case: Case, departments: list[Department], note: str, *, round_: int, lead_first: bool
+    case: Case,
+    departments: list[Department],
+    note: str,
+    *,
+    round_: int,
+    lead_first: bool,
+    due_at: datetime | None = None,
 ) -> list[WorkOrder]:
     live = set(
         case.work_orders.filter(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]).values_list(
@@ -202,7 +194,9 @@ def _create_work_orders(
     if clash:
         raise ValidationError({"departments": _("Already working on it: %(names)s") % {"names": ", ".join(clash)}})
     return [
-        WorkOrder.objects.create(case=case, department=d, is_lead=lead_first and i == 0, round=round_, note=note)
+        WorkOrder.objects.create(
+            case=case, department=d, is_lead=lead_first and i == 0, round=round_, note=note, due_at=due_at
+        )
         for i, d in enumerate(departments)
     ]
 
@@ -230,7 +224,7 @@ def case_transition(
                 _("“%(action)s” is not possible while the case is %(state)s.")
                 % {"action": t.label, "state": State(case.state).label}
             )
-        if not access.user_can(actor, t.perm, _node_for(case, t.at)):
+        if not access.user_can(actor, t.perm, case.node_at(t.at)):
             raise PermissionDenied(_("You may not “%(action)s” this case.") % {"action": t.label})
         if "comment" in t.requires and not comment:
             raise ValidationError({"comment": _("Say why (a comment is required).")})
@@ -256,7 +250,12 @@ def case_transition(
                 refused = case.work_orders.filter(state=WorkOrderState.REFUSED)
                 extra["replaced"] = list(refused.values_list("department__name", flat=True))
                 refused.update(state=WorkOrderState.CANCELLED)
-            orders = _create_work_orders(case, departments, comment, round_=round_, lead_first=action == "dispatch")
+            due_at = data.get("due_at")
+            if due_at is not None and due_at <= timezone.now():
+                raise ValidationError({"due_at": _("The deadline must be in the future.")})
+            orders = _create_work_orders(
+                case, departments, comment, round_=round_, lead_first=action == "dispatch", due_at=due_at
+            )
             work_order_ids = [o.pk for o in orders]
             extra["departments"] = [d.name for d in departments]
             if action == "dispatch":
@@ -352,9 +351,11 @@ def work_order_step(
     with attachments.removed_on_error(), transaction.atomic():
         case = _lock(work_order.case, expected_version)
         order = WorkOrder.objects.select_for_update().select_related("department").get(pk=work_order.pk, case=case)
-        dispatcher_side = action in ("grant_extension", "deny_extension")
-        if dispatcher_side:
-            if not access.user_can(actor, "cases.dispatch_case", _node_for(case, At.HOLDER)):
+        step = WORK_ORDER_STEPS.get(action)
+        if step is None:
+            raise ValidationError(_("Unknown action %(action)s.") % {"action": action})
+        if step.by == "dispatcher":
+            if not access.user_can(actor, "cases.dispatch_case", case.node_at(At.HOLDER)):
                 raise PermissionDenied(_("Only the dispatcher answers extension requests."))
         elif not _is_member(actor, order.department):
             raise PermissionDenied(
@@ -364,21 +365,10 @@ def work_order_step(
             raise TransitionNotAllowed(
                 _("The case is %(state)s: its work orders are closed.") % {"state": State(case.state).label}
             )
-        allowed = {
-            "sign": {WorkOrderState.ASSIGNED},
-            "refuse": {WorkOrderState.ASSIGNED},
-            "complete": {WorkOrderState.SIGNED},
-            "request_extension": {WorkOrderState.SIGNED},
-            "assign": {WorkOrderState.ASSIGNED, WorkOrderState.SIGNED},
-            "grant_extension": {WorkOrderState.SIGNED},
-            "deny_extension": {WorkOrderState.SIGNED},
-        }
-        if action not in allowed:
-            raise ValidationError(_("Unknown action %(action)s.") % {"action": action})
-        if order.state not in allowed[action]:
+        if not step_applies(step, order.state, order.extension_state):
             raise TransitionNotAllowed(
                 _("The work order is %(state)s: “%(action)s” is not possible.")
-                % {"state": WorkOrderState(order.state).label, "action": action}
+                % {"state": WorkOrderState(order.state).label, "action": step.label}
             )
         from_state, now, extra = order.state, timezone.now(), {}
         if action == "sign":
@@ -403,8 +393,6 @@ def work_order_step(
             order.extension_until, order.extension_reason, order.extension_state = until, comment, "pending"
             extra["until"] = until.isoformat()
         elif action in ("grant_extension", "deny_extension"):
-            if order.extension_state != "pending":
-                raise TransitionNotAllowed(_("No extension request is waiting."))
             order.extension_state = "granted" if action == "grant_extension" else "denied"
             if action == "grant_extension":
                 order.due_at = order.extension_until

@@ -31,7 +31,7 @@ from grids.forms import apply_errors
 
 from . import forms, selectors, services
 from .models import Case, WorkOrder
-from .workflow import TRANSITIONS, WORK_ORDER_STEPS, State, WorkOrderState
+from .workflow import TRANSITIONS, State, WorkOrderState, available_steps
 
 CONFLICT = gettext_lazy("This case changed while you were looking at it; reload.")
 PAGE_SIZE = 30
@@ -152,13 +152,7 @@ def _work_order_actions(user, case: Case, order: WorkOrder, *, member: bool, dis
     """The steps the viewer may take on one work order (the service checks again)."""
     if case.state not in WORKING:
         return []
-    codes = []
-    if member:
-        codes = [a for a, (sources, _t, _r) in WORK_ORDER_STEPS.items() if order.state in sources]
-        if order.extension_state == "pending" and "request_extension" in codes:
-            codes.remove("request_extension")
-    if dispatcher and order.state == WorkOrderState.SIGNED and order.extension_state == "pending":
-        codes += ["grant_extension", "deny_extension"]
+    codes = available_steps(order.state, order.extension_state, member=member, dispatcher=dispatcher)
     order.case = case  # the forms read the version from it
     result = []
     for code in codes:

@@ -150,16 +150,52 @@ TRANSITIONS: dict[str, Transition] = {
     ]
 }
 
-# Work-order steps: fired by members of the work order's department (no region permission needed); the
-# dispatcher's side (grant/deny an extension) needs cases.dispatch_case at the holder level.
-WORK_ORDER_STEPS: dict[str, tuple[frozenset[str], str | None, frozenset[str]]] = {
-    "sign": (frozenset({WorkOrderState.ASSIGNED}), WorkOrderState.SIGNED, frozenset()),
-    "refuse": (frozenset({WorkOrderState.ASSIGNED}), WorkOrderState.REFUSED, frozenset({"refusal_reason"})),
-    "complete": (frozenset({WorkOrderState.SIGNED}), WorkOrderState.DONE, frozenset({"result"})),
-    "request_extension": (frozenset({WorkOrderState.SIGNED}), None, frozenset({"until", "comment"})),
-    "assign": (frozenset({WorkOrderState.ASSIGNED, WorkOrderState.SIGNED}), None, frozenset({"assignee"})),
+
+@dataclass(frozen=True)
+class WorkOrderStep:
+    """A step on one department's work order: fired by a member of that department, or by the dispatcher
+    (``cases.dispatch_case`` at the holder) when it answers an extension request."""
+
+    code: str
+    label: str
+    sources: frozenset[str]
+    by: str  # "member" or "dispatcher"
+    pending_extension: bool | None = None  # True: only while a request waits; False: only when none waits
+
+
+W = WorkOrderState
+WORK_ORDER_STEPS: dict[str, WorkOrderStep] = {
+    s.code: s
+    for s in [
+        WorkOrderStep("sign", _("Sign for it"), frozenset({W.ASSIGNED}), "member"),
+        WorkOrderStep("refuse", _("Refuse"), frozenset({W.ASSIGNED}), "member"),
+        WorkOrderStep("complete", _("Complete"), frozenset({W.SIGNED}), "member"),
+        WorkOrderStep(
+            "request_extension", _("Ask for more time"), frozenset({W.SIGNED}), "member", pending_extension=False
+        ),
+        WorkOrderStep("assign", _("Assign to a member"), frozenset({W.ASSIGNED, W.SIGNED}), "member"),
+        WorkOrderStep(
+            "grant_extension", _("Grant the extension"), frozenset({W.SIGNED}), "dispatcher", pending_extension=True
+        ),
+        WorkOrderStep(
+            "deny_extension", _("Deny the extension"), frozenset({W.SIGNED}), "dispatcher", pending_extension=True
+        ),
+    ]
 }
-DISPATCHER_WORK_ORDER_STEPS = {"grant_extension", "deny_extension"}
+
+
+def step_applies(step: WorkOrderStep, order_state: str, extension_state: str) -> bool:
+    pending = extension_state == "pending"
+    return order_state in step.sources and step.pending_extension in (None, pending)
+
+
+def available_steps(order_state: str, extension_state: str, *, member: bool, dispatcher: bool) -> list[str]:
+    """The work-order steps someone may take now, given whether they are a member of the department and
+    whether they dispatch at the holder (the case must be dispatched or in progress)."""
+    allowed = {"member": member, "dispatcher": dispatcher}
+    return [
+        s.code for s in WORK_ORDER_STEPS.values() if allowed[s.by] and step_applies(s, order_state, extension_state)
+    ]
 
 
 class RefusalReason(models.TextChoices):

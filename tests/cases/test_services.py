@@ -109,6 +109,27 @@ def dispatched(cast, category, depts=("cgzf", "zj")):
     )
 
 
+def test_dispatch_with_a_deadline(cast, category):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    case = report(cast, category)
+    case = services.case_transition(case=case, action="call_street", actor=cast.community, comment="x")
+    case = services.case_transition(case=case, action="accept", actor=cast.dispatcher)
+    past = timezone.now() - timedelta(hours=1)
+    with pytest.raises(ValidationError) as exc:
+        services.case_transition(
+            case=case, action="dispatch", actor=cast.dispatcher, departments=[cast.d["cgzf"]], due_at=past
+        )
+    assert "due_at" in exc.value.message_dict
+    due = timezone.now() + timedelta(days=2)
+    case = services.case_transition(
+        case=case, action="dispatch", actor=cast.dispatcher, departments=[cast.d["cgzf"]], due_at=due
+    )
+    assert case.work_orders.get().due_at == due
+
+
 def test_dispatch_creates_one_order_per_department_lead_first(cast, category):
     case = dispatched(cast, category)
     orders = list(case.work_orders.order_by("id"))
