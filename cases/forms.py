@@ -14,8 +14,8 @@ from django.utils.translation import gettext_lazy as _
 
 from grids.models import Department, User
 
-from .models import Category, Source, Urgency
-from .workflow import TRANSITIONS, RefusalReason, Satisfaction, State
+from .models import STEPS, Category, Source, Urgency, default_time_limits
+from .workflow import TRANSITIONS, WORK_ORDER_STEPS, RefusalReason, Satisfaction, State
 
 ACCEPT = "image/*,application/pdf"
 FILE_ACTIONS = frozenset({"settle", "verify_ok", "verify_failed"})
@@ -403,3 +403,88 @@ class BulkForm(forms.Form):
                 raise ValidationError(_("Tick the cases again."))
             picked[int(pk)] = int(version)
         return picked
+
+
+# --- categories and response templates (admin pages) --------------------------------------------------------
+
+
+STEP_LABELS = {
+    "accept": _("accept"),
+    "dispatch": _("dispatch"),
+    "sign": _("sign"),
+    "complete": _("complete"),
+    "verify": _("verify"),
+    "evaluate": _("call back"),
+}
+
+
+class CategoryForm(forms.Form):
+    """A category or a group; time limits as one number field per urgency and step."""
+
+    code = forms.SlugField(label=_("Code"), max_length=40)
+    name = forms.CharField(label=_("Name"), max_length=60)
+    parent = forms.ModelChoiceField(
+        label=_("Group"), queryset=Category.objects.none(), required=False, empty_label=_("— none: this is a group —")
+    )
+    default_urgency = forms.ChoiceField(label=_("Default urgency"), choices=Urgency.choices)
+    lead_street = forms.SlugField(
+        label=_("Lead department kind when the street dispatches"), required=False, max_length=20
+    )
+    lead_district = forms.SlugField(
+        label=_("Lead department kind when the district dispatches"), required=False, max_length=20
+    )
+    escalation_grace_hours = forms.FloatField(
+        label=_("Grace before escalation (hours)"), min_value=0, max_value=720, initial=8
+    )
+    sort_order = forms.IntegerField(label=_("Order"), min_value=0, initial=0)
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args: Any, category=None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        groups = Category.objects.filter(parent=None).order_by("sort_order", "code")
+        self.fields["parent"].queryset = groups.exclude(pk=getattr(category, "pk", None))
+        limits = category.time_limits if category else default_time_limits()
+        for urgency, label in Urgency.choices:
+            for step in STEPS:
+                self.fields[f"tl_{urgency}_{step}"] = forms.FloatField(
+                    label=f"{label} · {STEP_LABELS[step]}", min_value=0.1, max_value=2160, initial=limits[urgency][step]
+                )
+
+    def main_fields(self):
+        return [self[name] for name in self.fields if not name.startswith("tl_") and name != "is_active"]
+
+    def time_limit_rows(self):
+        return [(label, [self[f"tl_{urgency}_{step}"] for step in STEPS]) for urgency, label in Urgency.choices]
+
+    def service_kwargs(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        return {
+            "code": d["code"],
+            "name": d["name"],
+            "parent": d["parent"],
+            "default_urgency": d["default_urgency"],
+            "lead_department_kinds": {"3": d["lead_street"], "2": d["lead_district"]},
+            "time_limits": {u: {s: d[f"tl_{u}_{s}"] for s in STEPS} for u in Urgency.values},
+            "escalation_grace_hours": d["escalation_grace_hours"],
+            "is_active": d["is_active"],
+            "sort_order": d["sort_order"],
+        }
+
+
+class ResponseTemplateForm(forms.Form):
+    category = forms.ModelChoiceField(
+        label=_("Category"), queryset=Category.objects.none(), required=False, empty_label=_("— every category —")
+    )
+    transition = forms.ChoiceField(label=_("Used in"))
+    text = forms.CharField(label=_("Phrase"), max_length=300, widget=forms.Textarea(attrs={"rows": 2}))
+    is_active = forms.BooleanField(label=_("Active"), required=False, initial=True)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["category"].queryset = Category.objects.exclude(parent=None).select_related("parent")
+        steps = [
+            (f"wo_{code}", step.label)
+            for code, step in WORK_ORDER_STEPS.items()
+            if code in ("refuse", "complete", "request_extension")
+        ]
+        self.fields["transition"].choices = [(t.code, t.label) for t in TRANSITIONS.values()] + steps

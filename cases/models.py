@@ -76,6 +76,11 @@ class Category(models.Model):
     def __str__(self) -> str:
         return f"{self.parent.name} › {self.name}" if self.parent_id else self.name
 
+    @property
+    def lead_kinds_label(self) -> str:
+        kinds = self.lead_department_kinds or {}
+        return f"{kinds.get('3') or '—'} / {kinds.get('2') or '—'}"
+
 
 class ResponseTemplate(models.Model):
     """A stock phrase (常用语) offered in a transition form, for one category or for all."""

@@ -443,3 +443,38 @@ def attachment_get(*, user: Any, pk: int) -> Attachment:
     if found is None:
         raise Http404("No such file.")
     return found
+
+
+def category_tree():
+    """Groups with their categories (everyone who works cases may read the taxonomy)."""
+    from django.db.models import Prefetch
+
+    from .models import Category
+
+    return (
+        Category.objects.filter(parent=None)
+        .prefetch_related(Prefetch("children", queryset=Category.objects.order_by("sort_order", "code")))
+        .order_by("sort_order", "code")
+    )
+
+
+def category_get(*, pk: int):
+    from django.shortcuts import get_object_or_404
+
+    from .models import Category
+
+    return get_object_or_404(Category, pk=pk)
+
+
+def response_template_list():
+    from .models import ResponseTemplate
+
+    return ResponseTemplate.objects.select_related("category").order_by("transition", "sort_order", "id")
+
+
+def response_template_get(*, pk: int):
+    from django.shortcuts import get_object_or_404
+
+    from .models import ResponseTemplate
+
+    return get_object_or_404(ResponseTemplate, pk=pk)

@@ -442,7 +442,7 @@ def suggest_departments(*, case: Case) -> list[Department]:
 # --- categories and response templates ----------------------------------------------------------------------
 
 
-def _may_edit_categories(actor: Any) -> bool:
+def may_edit_categories(actor: Any) -> bool:
     """The taxonomy is city-wide: edited by whoever manages access at a city (as roles are)."""
     from grids.services import _may_edit_roles
 
@@ -491,7 +491,7 @@ def category_save(
     """Create or edit a category (or a group, when ``parent`` is None). Two levels only."""
     from grids.services import audit
 
-    if not _may_edit_categories(actor):
+    if not may_edit_categories(actor):
         raise PermissionDenied(_("Only an administrator at city level edits categories."))
     name = (name or "").strip()
     errors: dict[str, list[str]] = {}
@@ -535,7 +535,7 @@ def category_delete(*, actor: User, category: Category) -> None:
     """Delete an unused category; one in use (by cases or as a group) must be retired instead."""
     from grids.services import audit
 
-    if not _may_edit_categories(actor):
+    if not may_edit_categories(actor):
         raise PermissionDenied(_("Only an administrator at city level edits categories."))
     with transaction.atomic():
         if category.cases.exists() or category.children.exists():
@@ -554,7 +554,7 @@ def response_template_save(
 
     from .models import ResponseTemplate
 
-    if not _may_edit_categories(actor):
+    if not may_edit_categories(actor):
         raise PermissionDenied(_("Only an administrator at city level edits response templates."))
     text = (text or "").strip()
     if not text:

@@ -474,3 +474,83 @@ def attachment_download(request: HttpRequest, pk: int, thumb: bool = False) -> F
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+# --- categories and response templates (city-level admins) --------------------------------------------------
+
+
+@login_required
+def category_list(request: HttpRequest) -> HttpResponse:
+    groups = selectors.category_tree()
+    context = {
+        "groups": groups,
+        "may_edit": services.may_edit_categories(request.user),
+        "templates": selectors.response_template_list(),
+    }
+    return render(request, "cases/category_list.html", context)
+
+
+@login_required
+def category_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    if not services.may_edit_categories(request.user):
+        raise PermissionDenied(_("Only an administrator at city level edits categories."))
+    category = selectors.category_get(pk=pk) if pk else None
+    initial = {}
+    if category:
+        kinds = category.lead_department_kinds or {}
+        initial = {
+            "code": category.code,
+            "name": category.name,
+            "parent": category.parent_id,
+            "default_urgency": category.default_urgency,
+            "lead_street": kinds.get("3", ""),
+            "lead_district": kinds.get("2", ""),
+            "escalation_grace_hours": category.escalation_grace_hours,
+            "sort_order": category.sort_order,
+            "is_active": category.is_active,
+        }
+    form = forms.CategoryForm(request.POST or None, initial=initial, category=category)
+    if request.method == "POST" and request.POST.get("delete") and category:
+        try:
+            services.category_delete(actor=request.user, category=category)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("category_edit", pk=category.pk)
+        messages.success(request, _("Category deleted."))
+        return redirect("category_list")
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.category_save(actor=request.user, category=category, **form.service_kwargs())
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Category %(name)s saved.") % {"name": saved.name})
+            return redirect("category_list")
+    return render(request, "cases/category_form.html", {"form": form, "category": category})
+
+
+@login_required
+def response_template_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    if not services.may_edit_categories(request.user):
+        raise PermissionDenied(_("Only an administrator at city level edits response templates."))
+    template = selectors.response_template_get(pk=pk) if pk else None
+    initial = (
+        {
+            "category": template.category_id,
+            "transition": template.transition,
+            "text": template.text,
+            "is_active": template.is_active,
+        }
+        if template
+        else {}
+    )
+    form = forms.ResponseTemplateForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.response_template_save(actor=request.user, template=template, **form.cleaned_data)
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("Saved."))
+            return redirect("category_list")
+    return render(request, "cases/response_template_form.html", {"form": form, "template": template})

@@ -75,3 +75,52 @@ def test_workflow_doc_lists_every_transition():
     doc = (Path(__file__).resolve().parents[2] / "docs" / "workflow.md").read_text()
     for code in TRANSITIONS:
         assert f"`{code}`" in doc, code
+
+
+def test_category_pages(cast, category):
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.factories import grant_role
+
+    admin = cast.city_supervisor
+    grant_role(admin, "region_admin", cast.city.city, actor=cast.city.actor)
+    c = Client(headers={"accept-language": "en"})
+    c.force_login(admin)
+    listing = c.get(reverse("category_list"))
+    assert listing.status_code == 200 and "占道经营" in listing.text and "消防通道堵塞" in listing.text
+    form = c.get(reverse("category_edit", args=[category.pk]))
+    assert form.status_code == 200 and 'name="tl_emergency_complete"' in form.text
+    data = {
+        "code": category.code,
+        "name": "占道经营（含流动摊贩）",
+        "parent": category.parent_id,
+        "default_urgency": "urgent",
+        "lead_street": "cgzf",
+        "lead_district": "cgzf",
+        "escalation_grace_hours": 4,
+        "sort_order": 1,
+        "is_active": "on",
+        **{
+            f"tl_{u}_{s}": 6
+            for u in ("normal", "urgent", "emergency")
+            for s in ("accept", "dispatch", "sign", "complete", "verify", "evaluate")
+        },
+    }
+    assert c.post(reverse("category_edit", args=[category.pk]), data).status_code == 302
+    category.refresh_from_db()
+    assert category.name == "占道经营（含流动摊贩）" and category.time_limits["emergency"]["complete"] == 6
+    bad = c.post(reverse("category_edit", args=[category.pk]), {**data, "tl_normal_accept": -3})
+    assert bad.status_code == 200 and "greater than or equal" in bad.text
+    services.case_report(reporter=cast.worker, category=category, title="x", region=cast.city.g1111)
+    refused = c.post(reverse("category_edit", args=[category.pk]), {"delete": "1"}, follow=True)
+    assert "retire it instead" in refused.text and Category.objects.filter(pk=category.pk).exists()
+    created = c.post(
+        reverse("response_template_create"),
+        {"category": category.pk, "transition": "dispatch", "text": "请尽快处置", "is_active": "on"},
+    )
+    assert created.status_code == 302 and ResponseTemplate.objects.filter(text="请尽快处置").exists()
+    worker = Client(headers={"accept-language": "en"})
+    worker.force_login(cast.worker)
+    assert worker.get(reverse("category_list")).status_code == 200
+    assert worker.get(reverse("category_edit", args=[category.pk])).status_code == 403
