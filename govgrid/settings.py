@@ -153,6 +153,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 GOVGRID_IMPORT_MAX_BYTES = env.int("GOVGRID_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 GOVGRID_IMPORT_MAX_ROWS = env.int("GOVGRID_IMPORT_MAX_ROWS", default=50_000)
 
+# Attachments of case steps (checked by content; see cases/attachments.py).
+GOVGRID_ATTACHMENT_MAX_BYTES = env.int("GOVGRID_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)
+GOVGRID_ATTACHMENT_MAX_FILES = env.int("GOVGRID_ATTACHMENT_MAX_FILES", default=9)
+GOVGRID_STRIP_PHOTO_LOCATION = env.bool("GOVGRID_STRIP_PHOTO_LOCATION", default=False)
+
 # Map tiles: any XYZ tile server reachable from the intranet; boundaries draw without one.
 GOVGRID_TILE_URL = env.str("GOVGRID_TILE_URL", default="")
 GOVGRID_TILE_ATTRIBUTION = env.str("GOVGRID_TILE_ATTRIBUTION", default="")
