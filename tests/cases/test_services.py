@@ -372,3 +372,24 @@ def test_fifty_simultaneous_reports_get_unique_numbers(request):
     numbers = {r.number for r in results}
     assert len(numbers) == 50
     assert CaseSequence.objects.get().last == 50
+
+
+def _jpeg_with_gps() -> SimpleUploadedFile:
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (30.0, 30.0, 0.0), 3: "E", 4: (104.0, 1.0, 0.0)}
+    exif[0x010F] = "Phone"
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 24), (10, 10, 10)).save(buf, format="JPEG", exif=exif.tobytes())
+    return SimpleUploadedFile("gps.jpg", buf.getvalue(), content_type="image/jpeg")
+
+
+@pytest.mark.parametrize("strip", [False, True])
+def test_photo_location_is_removed_only_when_the_setting_says_so(cast, category, settings, tmp_path, strip):
+    settings.MEDIA_ROOT = str(tmp_path)
+    settings.GOVGRID_STRIP_PHOTO_LOCATION = strip
+    case = report(cast, category, files=[_jpeg_with_gps()])
+    stored = Attachment.objects.get(case=case)
+    with stored.file.open("rb") as fh, Image.open(fh) as img:
+        exif = img.getexif()
+        assert (0x8825 in exif) is (not strip)
+        assert exif.get(0x010F) == "Phone"  # the rest of the metadata stays
