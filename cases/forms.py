@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from grids.models import Department, User
 
-from .models import STEPS, Category, Source, Urgency, default_time_limits
+from .models import STEP_LABELS, STEPS, Category, Source, Urgency, default_time_limits
 from .workflow import TRANSITIONS, WORK_ORDER_STEPS, RefusalReason, Satisfaction, State
 
 ACCEPT = "image/*,application/pdf"
@@ -406,16 +406,6 @@ class BulkForm(forms.Form):
 
 
 # --- categories and response templates (admin pages) --------------------------------------------------------
-
-
-STEP_LABELS = {
-    "accept": _("accept"),
-    "dispatch": _("dispatch"),
-    "sign": _("sign"),
-    "complete": _("complete"),
-    "verify": _("verify"),
-    "evaluate": _("call back"),
-}
 
 
 class CategoryForm(forms.Form):

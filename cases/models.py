@@ -82,6 +82,17 @@ class Category(models.Model):
         return f"{kinds.get('3') or '—'} / {kinds.get('2') or '—'}"
 
 
+STEP_LABELS = {
+    "accept": _("accept"),
+    "dispatch": _("dispatch"),
+    "sign": _("sign"),
+    "complete": _("complete"),
+    "verify": _("verify"),
+    "evaluate": _("call back"),
+}
+EXTENSION_LABELS = {"pending": _("waiting for an answer"), "granted": _("granted"), "denied": _("denied")}
+
+
 class ResponseTemplate(models.Model):
     """A stock phrase (常用语) offered in a transition form, for one category or for all."""
 
@@ -96,6 +107,15 @@ class ResponseTemplate(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+    @property
+    def transition_label(self) -> str:
+        from .workflow import TRANSITIONS, WORK_ORDER_STEPS
+
+        if self.transition in TRANSITIONS:
+            return str(TRANSITIONS[self.transition].label)
+        step = WORK_ORDER_STEPS.get(self.transition.removeprefix("wo_"))
+        return str(step.label) if step else self.transition
 
 
 class CaseSequence(models.Model):
@@ -228,6 +248,10 @@ class WorkOrder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case.number} · {self.department.name}"
+
+    @property
+    def extension_state_label(self) -> str:
+        return str(EXTENSION_LABELS.get(self.extension_state, ""))
 
 
 class CaseEvent(models.Model):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class State(models.TextChoices):
@@ -30,7 +31,7 @@ class WorkOrderState(models.TextChoices):
     SIGNED = "signed", _("In progress")  # 已签收/处置中
     DONE = "done", _("Done")  # 已办结
     REFUSED = "refused", _("Refused")  # 已退单
-    CANCELLED = "cancelled", _("Cancelled")  # 已撤销
+    CANCELLED = "cancelled", pgettext_lazy("work order", "Cancelled")  # 已撤销
 
 
 OPEN_STATES = frozenset(
@@ -126,7 +127,15 @@ TRANSITIONS: dict[str, Transition] = {
             At.HOLDER,
             {"comment"},
         ),
-        _t("cancel", _("Cancel"), OPEN_STATES, S.CANCELLED, "cases.cancel_case", At.HOLDER, {"comment"}),
+        _t(
+            "cancel",
+            pgettext_lazy("case action", "Cancel"),
+            OPEN_STATES,
+            S.CANCELLED,
+            "cases.cancel_case",
+            At.HOLDER,
+            {"comment"},
+        ),
         _t(
             "mark_duplicate",
             _("Mark as duplicate"),

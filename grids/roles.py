@@ -119,3 +119,16 @@ def ensure_roles(**_kwargs) -> None:
             role.permissions.add(*[existing[p] for p in new])
             role.seeded_permissions = [*role.seeded_permissions, *new]
             role.save(update_fields=["seeded_permissions"])
+            _resync(role)
+
+
+def _resync(role) -> None:
+    """Give the role's existing grants the permissions just added to it (guardian rows)."""
+    from .models import Grant
+    from .services import sync_object_permissions
+
+    grants = Grant.objects.filter(role=role)
+    sync_object_permissions(
+        user_keys=grants.filter(user__isnull=False).values_list("user_id", "region_id"),
+        group_keys=grants.filter(group__isnull=False).values_list("group_id", "region_id"),
+    )

@@ -189,3 +189,23 @@ def test_only_city_admins_edit_roles(city, make_user):
         actor=city_admin, code="viewer", name="只读", permissions=[Permission.objects.get(codename="view_region")]
     )
     assert role.permissions.count() == 1
+
+
+def test_seeding_a_new_permission_reaches_existing_grants(city, make_user):
+    """A release that adds a permission to a seeded role gives it to everyone already holding the role."""
+    from grids.roles import ensure_roles
+
+    user = make_user("old-grant")
+    grant_role(user, "grid_worker", city.c111, actor=city.actor)
+    role = Role.objects.get(code="grid_worker")
+    report = Permission.objects.get(codename="report_case")
+    role.permissions.remove(report)
+    role.seeded_permissions = [p for p in role.seeded_permissions if p != "cases.report_case"]
+    role.save()
+    services.sync_object_permissions(user_keys=[(user.pk, city.c111.pk)])
+    assert not access.user_can(User.objects.get(pk=user.pk), "cases.report_case", city.g1111)
+    ensure_roles()
+    assert access.user_can(User.objects.get(pk=user.pk), "cases.report_case", city.g1111)
+    role.permissions.remove(report)  # an admin removes it again: seeding does not bring it back
+    ensure_roles()
+    assert not role.permissions.filter(pk=report.pk).exists()
