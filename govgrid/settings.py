@@ -136,8 +136,28 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 MEDIA_URL = "media/"
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(VAR_DIR / "media"))
+# Uploaded files: local disk by default; any S3-compatible object store (MinIO, Ceph, a cloud's) by setting
+# GOVGRID_S3_BUCKET (with GOVGRID_S3_ENDPOINT_URL, GOVGRID_S3_ACCESS_KEY, GOVGRID_S3_SECRET_KEY).
+_S3_BUCKET = env.str("GOVGRID_S3_BUCKET", default="")
+_DEFAULT_STORAGE = (
+    {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": _S3_BUCKET,
+            "endpoint_url": env.str("GOVGRID_S3_ENDPOINT_URL", default="") or None,
+            "access_key": env.str("GOVGRID_S3_ACCESS_KEY", default="") or None,
+            "secret_key": env.str("GOVGRID_S3_SECRET_KEY", default="") or None,
+            "region_name": env.str("GOVGRID_S3_REGION", default="") or None,
+            "default_acl": "private",
+            "querystring_auth": True,  # files are private; the app serves them after its own check
+            "file_overwrite": False,
+        },
+    }
+    if _S3_BUCKET
+    else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+)
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _DEFAULT_STORAGE,
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG

@@ -94,3 +94,21 @@ def test_no_cdn_links_in_templates():
     for template in (ROOT / "templates").rglob("*.html"):
         text = template.read_text()
         assert "//cdn" not in text and "https://" not in text, template
+
+
+def test_uploads_go_to_an_s3_compatible_store_by_setting(tmp_path):
+    code = "from django.conf import settings; d = settings.STORAGES['default']; print(d['BACKEND'], d.get('OPTIONS', {}).get('bucket_name'), d.get('OPTIONS', {}).get('endpoint_url'))"
+    local = _settings_probe({"GOVGRID_VAR_DIR": str(tmp_path), "DEBUG": "1"}, code)
+    assert local.stdout.split()[0] == "django.core.files.storage.FileSystemStorage", local.stderr
+    s3 = _settings_probe(
+        {
+            "GOVGRID_VAR_DIR": str(tmp_path),
+            "DEBUG": "1",
+            "GOVGRID_S3_BUCKET": "govgrid-media",
+            "GOVGRID_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+        },
+        code
+        + "; from django.core.files.storage import default_storage; print(type(default_storage._wrapped if hasattr(default_storage, '_wrapped') else default_storage).__name__)",
+    )
+    assert s3.returncode == 0, s3.stderr
+    assert s3.stdout.split()[:3] == ["storages.backends.s3.S3Storage", "govgrid-media", "http://127.0.0.1:9000"]
