@@ -369,6 +369,11 @@ class QueueFilterForm(forms.Form):
     urgency = forms.ChoiceField(label=_("Urgency"), required=False, choices=[("", _("Any")), *Urgency.choices])
     state = forms.ChoiceField(label=_("State"), required=False)
     older_than = forms.IntegerField(label=_("Older than (days)"), required=False, min_value=0, max_value=3650)
+    light = forms.ChoiceField(
+        label=_("Deadline"),
+        required=False,
+        choices=[("", _("Any")), ("red", _("Overdue")), ("yellow", _("Due soon")), ("green", _("In time"))],
+    )
 
     def __init__(self, *args: Any, categories: list[Category], states=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -159,6 +159,9 @@ class Case(models.Model):
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates")
     satisfaction = models.CharField(_("satisfaction"), max_length=12, choices=Satisfaction.choices, blank=True)
     rework_count = models.PositiveSmallIntegerField(default=0)
+    # The earliest open step deadline (kept by cases.deadlines), so lists sort and filter by traffic light.
+    due_at = models.DateTimeField(_("due"), null=True, blank=True, db_index=True)
+    yellow_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(_("reported at"), auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -195,6 +198,13 @@ class Case(models.Model):
     def holder_path(self) -> str:
         """Path of the node at the level that holds the case (its community, street, district or city)."""
         return self.region.path[: self.level * Region.steplen]
+
+    @property
+    def light(self) -> str:
+        """Traffic light of the earliest open step: green, yellow (75% used), red (overdue), or ""."""
+        from .deadlines import light_of
+
+        return light_of(due_at=self.due_at, yellow_at=self.yellow_at)
 
     def node_at(self, at: str) -> PlacedAt:
         """The node where a transition's permission is checked: the grid, its community or the holder."""
@@ -244,7 +254,12 @@ class WorkOrder(models.Model):
                 name="workorder_one_live_per_department",
             )
         ]
-        indexes = [models.Index(fields=["department", "state", "-created_at"], name="workorder_inbox_idx")]
+        indexes = [
+            models.Index(fields=["department", "state", "-created_at"], name="workorder_inbox_idx"),
+            # The street queue flags cases with refused work or a pending extension request.
+            models.Index(fields=["case"], name="workorder_refused_idx", condition=Q(state="refused")),
+            models.Index(fields=["case"], name="workorder_ext_pending_idx", condition=Q(extension_state="pending")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.case.number} · {self.department.name}"
@@ -305,3 +320,77 @@ class Attachment(models.Model):
     @property
     def is_image(self) -> bool:
         return self.content_type.startswith("image/")
+
+
+class CalendarDay(models.Model):
+    """A date that breaks the weekday rule of the business calendar (工作日历).
+
+    Monday to Friday are working days and Saturday and Sunday are not, unless a row says otherwise: an official
+    public holiday (法定节假日, also the weekdays given off in a 调休 swap) or a weekend day made a working day
+    (调休上班). Rows come from the holidays library (source "seeded") or from an admin (source "admin"); seeding
+    never touches admin rows. An admin who removes a seeded day leaves an "ordinary" row behind, so that seeding
+    again does not bring it back. The arithmetic lives in cases/calendar.py.
+    """
+
+    class Kind(models.TextChoices):
+        HOLIDAY = "holiday", _("Holiday")  # 法定节假日 / 调休放假
+        WORKDAY = "workday", _("Working day")  # 调休上班
+        ORDINARY = "ordinary", _("Ordinary day")  # an admin removed a seeded day: the weekday rule applies
+
+    class Origin(models.TextChoices):
+        SEEDED = "seeded", _("holidays library")
+        ADMIN = "admin", _("admin")
+
+    day = models.DateField(_("date"), unique=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    name = models.CharField(_("name"), max_length=60, blank=True)
+    source = models.CharField(_("source"), max_length=10, choices=Origin.choices, default=Origin.SEEDED)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        ordering = ["day"]
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.kind} {self.name}".strip()
+
+
+class StepDeadline(models.Model):
+    """The clock of one step (accept, dispatch, sign, complete, verify, evaluate) of a case or work order.
+
+    Computed once when the step starts (cases.deadlines.open_step) and stored; the sweep marks each action it
+    takes (reminded, urged, supervised, escalated) on the row, so each happens once.
+    """
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="deadlines")
+    work_order = models.ForeignKey(WorkOrder, null=True, blank=True, on_delete=models.CASCADE, related_name="deadlines")
+    step = models.CharField(max_length=12)
+    level = models.PositiveSmallIntegerField()  # the level holding the case when the clock started
+    hours = models.FloatField()
+    started_at = models.DateTimeField()
+    yellow_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+    escalate_at = models.DateTimeField()
+    paused_since = models.DateTimeField(null=True, blank=True)
+    paused_seconds = models.FloatField(default=0)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    urged_at = models.DateTimeField(null=True, blank=True)
+    supervised_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["yellow_at"], name="deadline_open_yellow_idx", condition=Q(closed_at__isnull=True)),
+            models.Index(fields=["due_at"], name="deadline_open_due_idx", condition=Q(closed_at__isnull=True)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.step} due {self.due_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def light(self) -> str:
+        from .deadlines import light_of
+
+        return "" if self.closed_at else light_of(due_at=self.due_at, yellow_at=self.yellow_at)

@@ -22,7 +22,7 @@ from grids.codes import Level
 from grids.geo import locate
 from grids.models import Department, Region, User
 
-from . import attachments
+from . import attachments, deadlines
 from .models import Case, CaseEvent, CaseSequence, Category, Source, Urgency, WorkOrder
 from .workflow import (
     TRANSITIONS,
@@ -320,11 +320,76 @@ def case_transition(
             case.assignee = assignee
             extra["assignee"] = assignee.username
 
+        elif action == "suspend":
+            if not deadlines.pause(case=case):
+                raise TransitionNotAllowed(_("No clock is running on this case, or it is already suspended."))
+        elif action == "resume":
+            paused = deadlines.resume(case=case)
+            if not paused:
+                raise TransitionNotAllowed(_("The case is not suspended."))
+            extra["paused_seconds"] = round(paused)
+
         case.version += 1
         case.save()
+        _clocks_after_transition(case, action, from_state, work_order_ids)
         event = _event(case, actor, action, from_state, comment, **extra, work_orders=work_order_ids)
         attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
         return case
+
+
+def _clocks_after_transition(case: Case, action: str, from_state: str, work_order_ids: list[int]) -> None:
+    """Stop the clocks of the steps a transition finished and start those it began (cases.deadlines)."""
+    if action in ("assign", "suspend", "resume"):
+        return
+    if action == "evaluate":
+        deadlines.close_steps(case=case, steps=("evaluate",))
+        return
+    if action in ("return", "cancel", "mark_duplicate", "reopen"):
+        deadlines.close_steps(case=case)
+        return
+    if action == "escalate":
+        deadlines.close_steps(case=case, steps=("accept", "dispatch", "verify"))
+        deadlines.open_step(case=case, step="accept")
+        return
+    opened = {
+        "call_street": ("accept",),
+        "accept": ("dispatch",),
+        "settle": ("verify",),
+        "close": ("evaluate",),
+    }
+    closed = {
+        "accept": ("accept",),
+        "dispatch": ("dispatch",),
+        "verify_ok": ("verify",),
+        "verify_failed": ("verify",),
+        "close": (),
+    }
+    if action in closed:
+        deadlines.close_steps(case=case, steps=closed[action])
+    for step in opened.get(action, ()):
+        deadlines.open_step(case=case, step=step)
+    if action in ("dispatch", "redispatch"):
+        cancelled = case.work_orders.filter(state=WorkOrderState.CANCELLED).values_list("pk", flat=True)
+        case.deadlines.filter(closed_at__isnull=True, work_order_id__in=list(cancelled)).update(
+            closed_at=timezone.now()
+        )
+        for order in WorkOrder.objects.filter(pk__in=work_order_ids):
+            deadlines.open_step(case=case, step="sign", work_order=order)
+    if action == "verify_failed":
+        for order in case.work_orders.filter(state=WorkOrderState.SIGNED):
+            deadlines.open_step(case=case, step="complete", work_order=order)
+
+
+def _clocks_after_step(case: Case, order: WorkOrder, action: str, case_from: str) -> None:
+    if action == "sign":
+        deadlines.close_steps(case=case, steps=("sign",), work_order=order)
+        deadlines.open_step(case=case, step="complete", work_order=order, due_at=order.due_at)
+    elif action == "refuse" or action == "complete":
+        deadlines.close_steps(case=case, work_order=order)
+    elif action == "grant_extension":
+        deadlines.move_due(case=case, work_order=order, due_at=order.due_at)
+    if case.state == State.PENDING_VERIFICATION and case_from != State.PENDING_VERIFICATION:
+        deadlines.open_step(case=case, step="verify")
 
 
 def _is_member(user: Any, department: Department) -> bool:
@@ -409,6 +474,7 @@ def work_order_step(
             case.state = target
         case.version += 1
         case.save()
+        _clocks_after_step(case, order, action, case_from)
         event = _event(
             case,
             actor,

@@ -22,4 +22,8 @@ urlpatterns = [
     path("categories/<int:pk>/", views.category_edit, name="category_edit"),
     path("templates/new/", views.response_template_edit, name="response_template_create"),
     path("templates/<int:pk>/", views.response_template_edit, name="response_template_edit"),
+    path("calendar/", views.calendar_year, name="calendar"),
+    path("calendar/new/", views.calendar_day_edit, name="calendar_day_create"),
+    path("calendar/seed/", views.calendar_seed, name="calendar_seed"),
+    path("calendar/<str:day>/", views.calendar_day_edit, name="calendar_day_edit"),
 ]

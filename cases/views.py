@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
+from django import forms as django_forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -20,6 +22,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -29,8 +32,9 @@ from grids import access
 from grids.codes import Level
 from grids.forms import apply_errors
 
+from . import calendar as business_calendar
 from . import forms, selectors, services
-from .models import Case, WorkOrder
+from .models import CalendarDay, Case, WorkOrder
 from .workflow import TRANSITIONS, State, WorkOrderState, available_steps
 
 CONFLICT = gettext_lazy("This case changed while you were looking at it; reload.")
@@ -554,3 +558,144 @@ def response_template_edit(request: HttpRequest, pk: int | None = None) -> HttpR
             messages.success(request, _("Saved."))
             return redirect("category_list")
     return render(request, "cases/response_template_form.html", {"form": form, "template": template})
+
+
+# --- business calendar (工作日历): everyone signed in sees it, city-level admins edit it ----------------------------
+# The imports of this section stay with it, appended after the rest of the module.
+
+
+CALENDAR_FORBIDDEN = gettext_lazy("Only an administrator at city level edits the calendar.")
+
+
+class CalendarDayForm(django_forms.Form):
+    """A holiday or a 调休 working day; the date of an existing entry is fixed (undo it and add another)."""
+
+    day = django_forms.DateField(
+        label=gettext_lazy("Date"),
+        input_formats=["%Y-%m-%d"],
+        widget=django_forms.DateInput(format="%Y-%m-%d", attrs={"type": "date"}),  # ISO whatever the language
+    )
+    kind = django_forms.ChoiceField(
+        label=gettext_lazy("Type of day"), choices=[(k.value, k.label) for k in business_calendar.EDITABLE_KINDS]
+    )
+    name = django_forms.CharField(
+        label=gettext_lazy("Name"),
+        max_length=60,
+        required=False,
+        help_text=gettext_lazy("The festival, e.g. 春节, 国庆节调休上班."),
+    )
+
+    def __init__(self, *args: Any, existing: CalendarDay | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if existing is not None:
+            self.fields["day"].disabled = True
+
+
+def _calendar_url(year: int) -> str:
+    return f"{reverse('calendar')}?year={year}"
+
+
+def _calendar_year_param(value: str | None) -> int:
+    try:
+        year = int(value or "")
+    except ValueError:
+        return timezone.localdate().year
+    return year if 1950 <= year <= 2100 else timezone.localdate().year
+
+
+@login_required
+def calendar_year(request: HttpRequest) -> HttpResponse:
+    """A year's holidays and 调休 working days by month, the working hours, and (for admins) the edit controls."""
+    year = _calendar_year_param(request.GET.get("year"))
+    view = business_calendar.calendar_year(year=year)
+    may_edit = business_calendar.may_edit_calendar(request.user)
+    months = [
+        {
+            "first": date(year, m.month, 1),
+            "working_days": m.working_days,
+            "rows": [
+                # Beside an admin's row, what the library says of that date (if anything).
+                {"row": r, "library": view.library.get(r.day) if r.source == CalendarDay.Origin.ADMIN else None}
+                for r in m.rows
+            ],
+        }
+        for m in view.months
+    ]
+    context = {
+        "year": year,
+        "view": view,
+        "months": months,
+        "may_edit": may_edit,
+        "hours": business_calendar.working_hours_label(),
+        "hours_per_day": business_calendar.hours_per_day(),
+        "time_zone": settings.TIME_ZONE,
+        "country": settings.GOVGRID_WORKDAY_COUNTRY,
+        "form": CalendarDayForm(initial={"day": f"{year}-01-01"}) if may_edit else None,
+    }
+    return render(request, "cases/calendar.html", context)
+
+
+@login_required
+def calendar_day_edit(request: HttpRequest, day: str | None = None) -> HttpResponse:
+    """Add a day (no ``day``) or change one; a POST with ``delete`` undoes the entry."""
+    if not business_calendar.may_edit_calendar(request.user):
+        raise PermissionDenied(CALENDAR_FORBIDDEN)
+    existing = None
+    if day is not None:
+        try:
+            existing = CalendarDay.objects.filter(day=business_calendar.parse_day(day)).first()
+        except ValidationError:
+            existing = None
+        if existing is None:
+            raise Http404("No calendar entry on that date.")
+    if existing is not None:
+        kind = existing.kind if existing.kind in business_calendar.EDITABLE_KINDS else CalendarDay.Kind.HOLIDAY
+        initial = {"day": existing.day, "kind": kind, "name": existing.name}
+    else:
+        initial = {"day": request.GET.get("day", "")}
+    form = CalendarDayForm(request.POST or None, initial=initial, existing=existing)
+    if request.method == "POST" and request.POST.get("delete") and existing:
+        left = business_calendar.calendar_day_delete(actor=request.user, day=existing.day)
+        ordinary = left is None or left.kind == CalendarDay.Kind.ORDINARY
+        messages.success(
+            request,
+            (_("%(day)s is an ordinary day now.") if ordinary else _("%(day)s follows the holidays library again."))
+            % {"day": existing.day.isoformat()},
+        )
+        return redirect(_calendar_url(existing.day.year))
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            saved = business_calendar.calendar_day_save(
+                actor=request.user, day=data["day"], kind=data["kind"], name=data["name"]
+            )
+        except ValidationError as exc:
+            apply_errors(form, exc)
+        else:
+            messages.success(request, _("%(day)s saved.") % {"day": saved.day.isoformat()})
+            return redirect(_calendar_url(saved.day.year))
+    back = _calendar_url(existing.day.year if existing else timezone.localdate().year)
+    return render(request, "cases/calendar_day_form.html", {"form": form, "existing": existing, "back": back})
+
+
+@login_required
+@require_POST
+def calendar_seed(request: HttpRequest) -> HttpResponse:
+    """Seed a year again from the holidays library; the admins' own rows are kept."""
+    year = _calendar_year_param(request.POST.get("year"))
+    (result,) = business_calendar.calendar_seed(years=[year], actor=request.user)
+    messages.success(
+        request,
+        _(
+            "%(year)s seeded from the holidays library: %(created)s added, %(updated)s changed, %(removed)s removed, "
+            "%(kept)s entered by admins kept."
+        )
+        % {
+            "year": year,
+            "created": result.created,
+            "updated": result.updated,
+            "removed": result.removed,
+            "kept": result.kept,
+        },
+    )
+    return redirect(_calendar_url(year))

@@ -156,6 +156,8 @@ TRANSITIONS: dict[str, Transition] = {
             {"satisfaction"},
         ),
         _t("assign", _("Assign to a person"), OPEN_STATES, None, "cases.dispatch_case", At.HOLDER, {"assignee"}),
+        _t("suspend", _("Suspend the clock"), OPEN_STATES, None, "cases.dispatch_case", At.HOLDER, {"comment"}),
+        _t("resume", _("Resume the clock"), OPEN_STATES, None, "cases.dispatch_case", At.HOLDER),
     ]
 }
 

@@ -10,6 +10,14 @@ app = Celery("govgrid")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Periodic work. The deadline sweep (cases.tasks) is added here by the deadline issue; beat must run as
-# exactly one instance (see docs/operations.md).
-app.conf.beat_schedule = {}
+# Periodic work. Beat must run as exactly one instance (see docs/operations.md); the tasks themselves are
+# idempotent and lock rows with SKIP LOCKED, so any number of workers may run them. Nothing is scheduled as a long
+# ETA or countdown: deadlines live in the database and this sweep finds them.
+app.conf.beat_schedule = {
+    "sweep-deadlines": {"task": "cases.tasks.sweep_deadlines", "schedule": 60.0, "options": {"expires": 55}},
+    "retry-due-deliveries": {
+        "task": "notifications.tasks.retry_due_deliveries",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
+}

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "treebeard",
     "grids",
     "cases",
+    "notifications",
     "bench",
 ]
 
@@ -178,6 +179,11 @@ GOVGRID_ATTACHMENT_MAX_BYTES = env.int("GOVGRID_ATTACHMENT_MAX_BYTES", default=1
 GOVGRID_ATTACHMENT_MAX_FILES = env.int("GOVGRID_ATTACHMENT_MAX_FILES", default=9)
 GOVGRID_STRIP_PHOTO_LOCATION = env.bool("GOVGRID_STRIP_PHOTO_LOCATION", default=False)
 
+# Business calendar (cases/calendar.py): the working periods of a working day, and the country whose public
+# holidays (for China with the weekend days made working days, 调休) seed the calendar table.
+GOVGRID_WORKDAY_HOURS = env.str("GOVGRID_WORKDAY_HOURS", default="09:00-12:00,13:30-17:30")
+GOVGRID_WORKDAY_COUNTRY = env.str("GOVGRID_WORKDAY_COUNTRY", default="CN")
+
 # Map tiles: any XYZ tile server reachable from the intranet; boundaries draw without one.
 GOVGRID_TILE_URL = env.str("GOVGRID_TILE_URL", default="")
 GOVGRID_TILE_ATTRIBUTION = env.str("GOVGRID_TILE_ATTRIBUTION", default="")
@@ -235,6 +241,31 @@ SPECTACULAR_SETTINGS = {"TITLE": "GovGrid API", "VERSION": "1"}
 # Mail (Django 6.1 mailers): the console by default; an SMTP or other backend by EMAIL_BACKEND.
 MAILERS = {"default": {"BACKEND": env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="govgrid@localhost")
+
+# Notifications (notifications/): every notice lands in the in-app inbox; external channels are pluggable
+# (code -> class path), chosen by each user, retried with backoff, and never block the change that caused them.
+NOTIFY_CHANNELS = {
+    "email": "notifications.channels.EmailChannel",
+    "webhook": "notifications.channels.WebhookChannel",
+}
+# Channels a user gets until they choose on their notification settings page.
+NOTIFY_DEFAULT_CHANNELS = env.list("NOTIFY_DEFAULT_CHANNELS", default=["email", "webhook"])
+# A WeCom / DingTalk group robot (or any receiver of {"msgtype": "text", ...}); empty = channel off.
+NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", default="")
+NOTIFY_WEBHOOK_TIMEOUT = env.float("NOTIFY_WEBHOOK_TIMEOUT", default=10)
+# Base address of the site for links in e-mails and webhook messages (e.g. https://govgrid.example.org).
+NOTIFY_SITE_URL = env.str("NOTIFY_SITE_URL", default="")
+# Celery queue for deliveries ("" = the default queue), so a slow mail server cannot hold up the sweep.
+NOTIFY_QUEUE = env.str("NOTIFY_QUEUE", default="")
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=9)
+# Seconds after which an attempt still marked "sending" is taken as interrupted (worker killed mid-send);
+# longer than any channel's timeout.
+NOTIFY_SENDING_LEASE = env.int("NOTIFY_SENDING_LEASE", default=300)
+# An interrupted attempt may or may not have reached the receiver: by default it is not repeated (the inbox
+# has the notice anyway); True repeats it, so a receiver may see it twice.
+NOTIFY_RESEND_INTERRUPTED = env.bool("NOTIFY_RESEND_INTERRUPTED", default=False)
+# Seconds a delivery waits for its own task before the periodic retry_due_deliveries enqueues it again.
+NOTIFY_REQUEUE_AFTER = env.int("NOTIFY_REQUEUE_AFTER", default=120)
 
 LOGGING = {
     "version": 1,

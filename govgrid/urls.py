@@ -5,6 +5,7 @@ from django.urls import include, path
 urlpatterns = [
     path("django-admin/", admin.site.urls),
     path("cases/", include("cases.urls")),
+    path("notifications/", include("notifications.urls")),
     path("", include("grids.urls")),
 ]
 

@@ -132,6 +132,19 @@ def scope(user: Any, perm: str, queryset: QuerySet, path_field: str = "path") ->
     return queryset.filter(condition)
 
 
+def regions_with(user: Any, perm: str) -> QuerySet[Region] | None:
+    """The regions under the nodes where ``user`` holds ``perm`` (None: every region, for superusers).
+
+    For filtering big tables by ``region_id IN (subquery)``: unlike a prefix condition through a join, it can be
+    combined with other conditions (OR) without making the database join every row to the tree.
+    """
+    if not getattr(user, "is_authenticated", False) or not user.is_active:
+        return Region.objects.none()
+    if _is_privileged(user):
+        return None
+    return scope(user, perm, Region.objects.all())
+
+
 def top_regions(user: Any, perm: str = "grids.view_region") -> QuerySet[Region]:
     """The topmost nodes where the user holds ``perm``: the roots of what they see."""
     if getattr(user, "is_authenticated", False) and _is_privileged(user):

@@ -50,3 +50,45 @@ def _english(request):
 
     with translation.override("en"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_calendar_cache():
+    # The business calendar caches each year per process; tests write their own days.
+    from cases import calendar
+
+    calendar.clear_cache()
+    yield
+    calendar.clear_cache()
+
+
+LONG_COUNTDOWNS: list[str] = []
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _watch_countdowns():
+    """Deadlines live in the database: record any task published with an ETA more than five minutes ahead."""
+    from datetime import datetime, timedelta
+
+    from celery.signals import before_task_publish
+
+    def check(sender=None, headers=None, **_kwargs):
+        eta = (headers or {}).get("eta")
+        if eta:
+            when = datetime.fromisoformat(eta)
+            now = datetime.now(when.tzinfo) if when.tzinfo else datetime.now()
+            if when - now > timedelta(minutes=5):
+                LONG_COUNTDOWNS.append(f"{sender} scheduled {when - now} ahead")
+
+    before_task_publish.connect(check, weak=False, dispatch_uid="tests.watch_countdowns")
+    yield
+    before_task_publish.disconnect(dispatch_uid="tests.watch_countdowns")
+
+
+@pytest.fixture(autouse=True)
+def _no_long_countdowns(_watch_countdowns):
+    """A test fails if the code under test scheduled a task more than a few minutes ahead."""
+    LONG_COUNTDOWNS.clear()
+    yield
+    found, LONG_COUNTDOWNS[:] = list(LONG_COUNTDOWNS), []
+    assert not found, found

@@ -41,6 +41,8 @@ WHO = {
     "reopen": STREET,
     "evaluate": STREET | {"hotline"},
     "assign": STREET,
+    "suspend": STREET,
+    "resume": STREET,
 }
 # Held at the community, its staff may also escalate and cancel; held at the district, the street may not act.
 WHO_AT_COMMUNITY = {
@@ -51,8 +53,14 @@ WHO_AT_COMMUNITY = {
 LEVEL_OF = {State.REPORTED: Level.COMMUNITY, State.ESCALATED: Level.DISTRICT}
 
 
-def make_case(cast, category, state: str) -> Case:
+def make_case(cast, category, state: str, action: str = "") -> Case:
+    from cases import deadlines
+
     case = services.case_report(reporter=cast.worker, category=category, title=f"in {state}", region=cast.city.g1111)
+    if action in ("suspend", "resume"):
+        deadlines.open_step(case=case, step="accept")
+        if action == "resume":
+            deadlines.pause(case=case)
     level = LEVEL_OF.get(state, Level.STREET)
     Case.objects.filter(pk=case.pk).update(state=state, level=level)  # test setup only
     if state in (State.DISPATCHED, State.IN_PROGRESS, State.PENDING_VERIFICATION, State.VERIFIED, State.CLOSED):
@@ -91,7 +99,7 @@ def expected_roles(state: str, action: str) -> set[str]:
 @pytest.mark.parametrize("action", sorted(TRANSITIONS))
 @pytest.mark.parametrize("state", list(State.values))
 def test_every_state_transition_and_role(cast, category, state, action):
-    case = make_case(cast, category, state)
+    case = make_case(cast, category, state, action)
     allowed = expected_roles(state, action)
     outcomes = {}
     for role in ROLES:

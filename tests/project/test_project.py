@@ -112,3 +112,30 @@ def test_uploads_go_to_an_s3_compatible_store_by_setting(tmp_path):
     )
     assert s3.returncode == 0, s3.stderr
     assert s3.stdout.split()[:3] == ["storages.backends.s3.S3Storage", "govgrid-media", "http://127.0.0.1:9000"]
+
+
+def test_beat_sweeps_deadlines_every_minute_and_no_task_waits_long():
+    from govgrid.celery import app
+
+    schedule = app.conf.beat_schedule
+    assert schedule["sweep-deadlines"]["task"] == "cases.tasks.sweep_deadlines"
+    assert schedule["sweep-deadlines"]["schedule"] == 60.0
+    app.loader.import_default_modules()
+    assert "cases.tasks.sweep_deadlines" in app.tasks
+    for name, task in app.tasks.items():
+        if name.startswith(("cases.", "notifications.")):
+            assert (getattr(task, "retry_backoff_max", 0) or 0) <= 300, name
+            assert getattr(task, "default_retry_delay", 0) <= 300, name
+
+
+def test_publishing_a_task_far_ahead_is_caught():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from cases.tasks import sweep_deadlines
+    from tests.conftest import LONG_COUNTDOWNS
+
+    sweep_deadlines.apply_async(eta=timezone.now() + timedelta(hours=2))
+    assert LONG_COUNTDOWNS and "ahead" in LONG_COUNTDOWNS[0]
+    LONG_COUNTDOWNS.clear()  # the watcher caught it; this test was about the watcher

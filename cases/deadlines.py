@@ -1,0 +1,287 @@
+"""Step deadlines: opened and closed by the case services, swept by Celery beat.
+
+A deadline is computed once, when its step starts, from the category's time limit for the case's urgency and the
+business calendar (working hours; emergencies in clock hours), and stored with its reminder (yellow) time and its
+escalation time. The sweep finds what fell due with ``SELECT … FOR UPDATE SKIP LOCKED`` and acts on each row once:
+a reminder before the deadline, a 催办 notice and a 督办 record when overdue, an escalation after the grace. Each
+action is marked on the row in the same transaction as its effect, and notifications carry a unique key, so running
+the sweep twice, on two workers, or after a crash mid-way changes nothing.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from . import calendar
+
+YELLOW_FRACTION = getattr(settings, "GOVGRID_YELLOW_FRACTION", 0.75)
+# The sweep's moment: steps it opens (an escalation's new accept step) start then, not at the wall clock.
+_clock: ContextVar[datetime | None] = ContextVar("govgrid_deadline_clock", default=None)
+
+
+def _now() -> datetime:
+    return _clock.get() or timezone.now()
+
+
+@dataclass(frozen=True)
+class Light:
+    code: str  # "green", "yellow", "red", "" (no open step)
+    due_at: datetime | None
+
+
+def compute_due(*, start: datetime, hours: float, urgency: str) -> tuple[datetime, datetime]:
+    """(due, yellow): working hours on the city's calendar, clock hours for emergencies."""
+    if urgency == "emergency":
+        due = calendar.add_clock_hours(start, hours)
+        yellow = calendar.add_clock_hours(start, hours * YELLOW_FRACTION)
+    else:
+        due = calendar.add_working_hours(start, hours)
+        yellow = calendar.add_working_hours(start, hours * YELLOW_FRACTION)
+    return due, yellow
+
+
+def light_of(*, due_at: datetime | None, yellow_at: datetime | None, now: datetime | None = None) -> str:
+    if due_at is None:
+        return ""
+    now = now or timezone.now()
+    if now >= due_at:
+        return "red"
+    if yellow_at is not None and now >= yellow_at:
+        return "yellow"
+    return "green"
+
+
+def open_step(*, case, step: str, work_order=None, start: datetime | None = None, due_at: datetime | None = None):
+    """Start the clock of a step (inside the caller's transaction)."""
+    from .models import StepDeadline
+
+    start = start or _now()
+    hours = float(case.category.time_limits.get(case.urgency, {}).get(step) or 8)
+    due, yellow = compute_due(start=start, hours=hours, urgency=case.urgency)
+    if due_at is not None:  # a deadline the dispatcher set
+        due = due_at
+        yellow = start + (due_at - start) * YELLOW_FRACTION
+    grace = timedelta(hours=float(case.category.escalation_grace_hours or 0))
+    deadline = StepDeadline.objects.create(
+        case=case,
+        work_order=work_order,
+        step=step,
+        level=case.level,
+        started_at=start,
+        due_at=due,
+        yellow_at=yellow,
+        escalate_at=due + grace,
+        hours=hours,
+    )
+    _refresh_case_due(case)
+    return deadline
+
+
+def close_steps(*, case, steps: tuple[str, ...] = (), work_order=None, now: datetime | None = None) -> int:
+    """Stop the clock of open steps of the case (all, some steps, or one work order's)."""
+    rows = case.deadlines.filter(closed_at__isnull=True)
+    if steps:
+        rows = rows.filter(step__in=steps)
+    if work_order is not None:
+        rows = rows.filter(work_order=work_order)
+    count = rows.update(closed_at=now or _now())
+    if count:
+        _refresh_case_due(case)
+    return count
+
+
+def move_due(*, case, work_order, due_at: datetime) -> None:
+    """A granted extension (延期) moves the open deadline of the work order; the old one stays in the event."""
+    rows = case.deadlines.filter(closed_at__isnull=True, work_order=work_order)
+    for d in rows:
+        d.due_at = due_at
+        d.yellow_at = d.started_at + (due_at - d.started_at) * YELLOW_FRACTION
+        d.escalate_at = due_at + timedelta(hours=float(case.category.escalation_grace_hours or 0))
+        d.save(update_fields=["due_at", "yellow_at", "escalate_at"])
+    _refresh_case_due(case)
+
+
+def pause(*, case, now: datetime | None = None) -> int:
+    """Suspend the clock of every open step (a suspension the dispatcher granted)."""
+    return case.deadlines.filter(closed_at__isnull=True, paused_since__isnull=True).update(
+        paused_since=now or timezone.now()
+    )
+
+
+def resume(*, case, now: datetime | None = None) -> float:
+    """Restart the clocks: each deadline moves by the time it was paused. Returns the paused seconds."""
+    now = now or timezone.now()
+    paused_total = 0.0
+    for d in case.deadlines.filter(closed_at__isnull=True, paused_since__isnull=False):
+        shift = now - d.paused_since
+        d.due_at, d.yellow_at, d.escalate_at = d.due_at + shift, d.yellow_at + shift, d.escalate_at + shift
+        d.paused_seconds += shift.total_seconds()
+        d.paused_since = None
+        d.save(update_fields=["due_at", "yellow_at", "escalate_at", "paused_seconds", "paused_since"])
+        paused_total = max(paused_total, shift.total_seconds())
+    _refresh_case_due(case)
+    return paused_total
+
+
+def _refresh_case_due(case) -> None:
+    """Keep the earliest open deadline on the case row, so lists sort and filter by it with an index."""
+    from .models import Case
+
+    first = case.deadlines.filter(closed_at__isnull=True).order_by("due_at").values_list("due_at", "yellow_at").first()
+    due, yellow = first or (None, None)
+    Case.objects.filter(pk=case.pk).update(due_at=due, yellow_at=yellow)
+    case.due_at, case.yellow_at = due, yellow
+
+
+# --- the sweep ----------------------------------------------------------------------------------------------
+
+
+def _holders(deadline) -> list:
+    """Who holds the step: the work order's department members, else the people acting at the holder node."""
+    from grids.models import User
+
+    case = deadline.case
+    if deadline.work_order_id:
+        return list(deadline.work_order.department.members.filter(is_active=True))
+    perm = {"verify": "cases.verify_case", "accept": "cases.dispatch_case", "dispatch": "cases.dispatch_case"}.get(
+        deadline.step, "cases.dispatch_case"
+    )
+    app, codename = perm.split(".")
+    path = case.region.path[: deadline.level * 4]
+    ancestors = [path[: i * 4] for i in range(1, len(path) // 4 + 1)]
+    return list(
+        User.objects.filter(is_active=True)
+        .filter(
+            Q(
+                regionuserobjectpermission__permission__codename=codename,
+                regionuserobjectpermission__content_object__path__in=ancestors,
+            )
+            | Q(
+                groups__regiongroupobjectpermission__permission__codename=codename,
+                groups__regiongroupobjectpermission__content_object__path__in=ancestors,
+            )
+        )
+        .distinct()[:50]
+    )
+
+
+def _supervisors(deadline) -> list:
+    """Supervisors of the level above the holder (督办)."""
+    from grids.models import User
+
+    case = deadline.case
+    above = max(1, deadline.level - 1)
+    path = case.region.path[: above * 4]
+    ancestors = [path[: i * 4] for i in range(1, len(path) // 4 + 1)]
+    return list(
+        User.objects.filter(
+            is_active=True,
+            regionuserobjectpermission__permission__codename="supervise_case",
+            regionuserobjectpermission__content_object__path__in=ancestors,
+        ).distinct()[:50]
+    )
+
+
+def _notify(users: list, *, kind: str, deadline, title: str) -> int:
+    from notifications.services import notify
+
+    sent = 0
+    for user in users:
+        if notify(
+            recipient=user, kind=kind, title=title, case=deadline.case, dedup_key=f"{kind}:{deadline.pk}:{user.pk}"
+        ):
+            sent += 1
+    return sent
+
+
+def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
+    """One pass over what fell due. Safe to run twice at once, to kill mid-way, and on several workers."""
+
+    now = now or timezone.now()
+    done = {"reminded": 0, "urged": 0, "supervised": 0, "escalated": 0}
+    token = _clock.set(now)
+    try:
+        return _sweep(now, batch, done)
+    finally:
+        _clock.reset(token)
+
+
+def _sweep(now: datetime, batch: int, done: dict[str, int]) -> dict[str, int]:
+    from .models import StepDeadline
+
+    while True:
+        with transaction.atomic():
+            rows = list(
+                StepDeadline.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("case__region", "case__category", "work_order__department")
+                .filter(closed_at__isnull=True, paused_since__isnull=True)
+                .filter(
+                    Q(yellow_at__lte=now, reminded_at__isnull=True)
+                    | Q(due_at__lte=now, urged_at__isnull=True)
+                    | Q(escalate_at__lte=now, escalated_at__isnull=True, work_order__isnull=True)
+                )
+                .order_by("due_at")[:batch]
+            )
+            if not rows:
+                return done
+            for d in rows:
+                _act(d, now, done)
+        if len(rows) < batch:
+            return done
+
+
+def _act(d, now: datetime, done: dict[str, int]) -> None:
+    from .models import StepDeadline
+
+    case = d.case
+    fields: dict[str, Any] = {}
+    if d.reminded_at is None and d.yellow_at <= now < d.due_at:
+        _notify(_holders(d), kind="reminder", deadline=d, title=f"{case.number} 即将到期 / due soon")
+        fields["reminded_at"] = now
+        done["reminded"] += 1
+    if d.due_at <= now:
+        if d.reminded_at is None and "reminded_at" not in fields:
+            fields["reminded_at"] = now  # too late for a reminder: the 催办 says it all
+        if d.urged_at is None:
+            _notify(_holders(d), kind="urge", deadline=d, title=f"{case.number} 已超期，请尽快办理 / overdue")
+            _notify(
+                _supervisors(d), kind="supervision", deadline=d, title=f"{case.number} 超期督办 / overdue: supervise"
+            )
+            fields["urged_at"] = now
+            fields["supervised_at"] = now
+            done["urged"] += 1
+            done["supervised"] += 1
+    if d.work_order_id is None and d.escalated_at is None and d.escalate_at <= now:
+        fields["escalated_at"] = now
+        if _escalate(d):
+            done["escalated"] += 1
+    if fields:
+        StepDeadline.objects.filter(pk=d.pk).update(**fields)
+
+
+def _escalate(d) -> bool:
+    """Escalate the case through the workflow service, as the system (an event on the timeline)."""
+    from grids.demo import system_actor
+
+    from . import services
+    from .workflow import TRANSITIONS
+
+    case = d.case
+    if case.state not in TRANSITIONS["escalate"].sources or case.level <= 1 or case.level != d.level:
+        return False
+    services.case_transition(
+        case=case,
+        action="escalate",
+        actor=system_actor(),
+        comment=f"超期未办结，自动上报上级 (step {d.step})",
+        by_deadline=True,
+    )
+    return True

@@ -1,0 +1,127 @@
+"""Notifications (通知): the in-app inbox of every user, and the deliveries of each notice to external channels.
+
+Writes go through notifications/services.py. "Exactly once" is held by the database: a notice with a
+``dedup_key`` exists at most once, and each notice has at most one delivery per channel.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Kind(models.TextChoices):
+    REMINDER = "reminder", _("Reminder")  # 到期提醒
+    URGE = "urge", _("Urge")  # 催办
+    SUPERVISION = "supervision", _("Supervision")  # 督办
+    ESCALATED = "escalated", _("Escalated")  # 上报上级
+    ASSIGNED = "assigned", _("Assigned")  # 派单 / 指派
+    GENERIC = "generic", _("Notice")  # 通知
+
+
+class Notification(models.Model):
+    """One notice to one person; always shown in their inbox, whatever the channels do."""
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.GENERIC)
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"), blank=True)
+    case = models.ForeignKey(
+        "cases.Case",
+        verbose_name=_("case"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+    )
+    created_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+    # Unique over all notices: a key names one event for one person (e.g. "urge:workorder:42:1700000000:user:7").
+    dedup_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The inbox, newest first, keyset-paginated.
+            models.Index(fields=["recipient", "-created_at", "-id"], name="notification_inbox_idx"),
+            # Unread only (the (recipient, read_at IS NULL) index): the navbar count and the top of the inbox.
+            models.Index(
+                fields=["recipient", "-created_at", "-id"],
+                condition=Q(read_at__isnull=True),
+                name="notification_unread_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.recipient_id}: {self.title}"
+
+    @property
+    def is_read(self) -> bool:
+        return self.read_at is not None
+
+    @property
+    def case_url(self) -> str:
+        return reverse("case_detail", args=[self.case_id]) if self.case_id else ""
+
+
+class DeliveryState(models.TextChoices):
+    PENDING = "pending", _("waiting")
+    SENDING = "sending", _("sending")
+    SENT = "sent", _("sent")
+    FAILED = "failed", _("failed")
+    # The worker stopped during the call: the receiver may or may not have it (see services.delivery_send).
+    UNCONFIRMED = "unconfirmed", _("outcome unknown")
+
+
+class Delivery(models.Model):
+    """One notice through one external channel: its attempts, last error and when to try again."""
+
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    channel = models.CharField(_("channel"), max_length=20)  # a code of settings.NOTIFY_CHANNELS
+    state = models.CharField(_("state"), max_length=12, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    sending_at = models.DateTimeField(_("last attempt started"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # When the periodic retry may enqueue it again (null: nothing more to do).
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        constraints = [models.UniqueConstraint(fields=["notification", "channel"], name="delivery_once_per_channel")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=Q(state__in=["pending", "failed"]),
+                name="delivery_due_idx",
+            ),
+            models.Index(fields=["sending_at"], condition=Q(state="sending"), name="delivery_sending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.notification_id} → {self.channel}: {self.state}"
+
+
+class ChannelPreference(models.Model):
+    """A user's choice of one external channel. Without a row, settings.NOTIFY_DEFAULT_CHANNELS decides."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_channels")
+    channel = models.CharField(_("channel"), max_length=20)
+    enabled = models.BooleanField(_("enabled"), default=True)
+
+    class Meta:
+        verbose_name = _("channel preference")
+        verbose_name_plural = _("channel preferences")
+        constraints = [models.UniqueConstraint(fields=["user", "channel"], name="channel_preference_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.channel}: {'on' if self.enabled else 'off'}"

@@ -1,0 +1,280 @@
+"""Every write of the notifications app.
+
+``notify`` is what other apps call, inside their own transaction: the inbox row and one pending delivery per
+channel are written with the change, and the deliveries are enqueued only when it commits. A channel's failure
+is recorded on its delivery and retried; it never reaches the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from celery.utils.time import get_exponential_backoff_interval
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from grids.services import audit
+
+from . import channels as channel_registry
+from . import selectors
+from .channels import ChannelError
+from .models import ChannelPreference, Delivery, DeliveryState, Kind, Notification
+
+logger = logging.getLogger(__name__)
+
+# Upper bound of Celery's retry countdown for deliveries (tasks.deliver uses the same figure).
+RETRY_BACKOFF_MAX = 300
+
+
+class Outcome:
+    """What one call of ``delivery_send`` did (returned by the task, for logs and tests)."""
+
+    SENT = "sent"
+    FAILED = "failed"  # recorded; tried again later
+    GAVE_UP = "gave_up"  # recorded; not tried again (permanent error or attempts used up)
+    SKIPPED = "skipped"  # already sent, given up, or unconfirmed: nothing to do
+    BUSY = "busy"  # another worker is sending it right now
+    UNCONFIRMED = "unconfirmed"  # an earlier attempt was interrupted mid-call; not repeated
+    MISSING = "missing"
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+# --- notify -------------------------------------------------------------------------------------------------
+
+
+def notify(
+    *,
+    recipient: Any,
+    kind: str,
+    title: str,
+    body: str = "",
+    case: Any = None,
+    dedup_key: str | None = None,
+) -> Notification | None:
+    """Put a notice in ``recipient``'s inbox and queue it on the channels they chose.
+
+    Call it inside the transaction of the change it reports. With a ``dedup_key`` the notice is written at most
+    once, ever (the key is unique in the database, so two sweeps racing cannot both write it): the second call
+    returns None and queues nothing. When one event notifies several people, put the recipient in the key.
+    Deliveries are enqueued on commit, so a rolled-back change sends nothing.
+    """
+    if kind not in Kind.values:
+        raise ValueError(f"unknown notification kind {kind!r}")
+    if recipient is None or not getattr(recipient, "pk", None):
+        raise ValueError("a notification needs a saved recipient")
+    title = " ".join((title or "").split())[:200]
+    if not title:
+        raise ValueError("a notification needs a title")
+    fields = {"recipient": recipient, "kind": kind, "title": title, "body": body or "", "case": case}
+    with transaction.atomic():
+        if dedup_key:
+            notification, created = Notification.objects.get_or_create(dedup_key=dedup_key[:200], defaults=fields)
+            if not created:
+                return None
+        else:
+            notification = Notification.objects.create(**fields)
+        codes = selectors.delivery_channels(user=recipient) if recipient.is_active else []
+        if codes:
+            due = timezone.now() + timedelta(seconds=_setting("NOTIFY_REQUEUE_AFTER", 120))
+            deliveries = Delivery.objects.bulk_create(
+                [Delivery(notification=notification, channel=code, next_attempt_at=due) for code in codes]
+            )
+            for delivery in deliveries:
+                transaction.on_commit(partial(enqueue_delivery, delivery.pk), robust=True)
+    return notification
+
+
+def enqueue_delivery(delivery_id: int) -> bool:
+    """Hand a delivery to a worker. With the broker down this logs and returns False: the delivery stays due in
+    the database and ``tasks.retry_due_deliveries`` enqueues it later."""
+    from .tasks import deliver
+
+    options: dict[str, Any] = {
+        # A broker that is down must not hold up the request that committed the change.
+        "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
+    }
+    queue = _setting("NOTIFY_QUEUE", "")
+    if queue:
+        options["queue"] = queue
+    try:
+        deliver.apply_async((delivery_id,), **options)
+    except Exception:  # noqa: BLE001 - any broker error; the database keeps the delivery due
+        logger.warning("Could not enqueue delivery %s; the periodic retry will", delivery_id, exc_info=True)
+        return False
+    return True
+
+
+# --- the inbox ----------------------------------------------------------------------------------------------
+
+
+def mark_read(*, user: Any, notification: Notification) -> Notification:
+    if notification.recipient_id != getattr(user, "pk", None):
+        raise PermissionDenied(_("This notification is not yours."))
+    if notification.read_at is None:
+        now = timezone.now()
+        Notification.objects.filter(pk=notification.pk, read_at__isnull=True).update(read_at=now)
+        notification.read_at = now
+    return notification
+
+
+def mark_all_read(*, user: Any) -> int:
+    """Mark every unread notice of ``user`` read; returns how many."""
+    return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
+
+
+def set_channels(*, user: Any, channels: Iterable[str]) -> list[str]:
+    """Choose the external channels ``user`` gets (the inbox is always on); returns the chosen codes."""
+    known = channel_registry.registry()
+    chosen = sorted(set(channels))
+    unknown = [code for code in chosen if code not in known]
+    if unknown:
+        raise ValidationError({"channels": _("Unknown channel: %(codes)s") % {"codes": ", ".join(unknown)}})
+    with transaction.atomic():
+        for code in known:
+            ChannelPreference.objects.update_or_create(user=user, channel=code, defaults={"enabled": code in chosen})
+        audit(actor=user, action="notifications.channels", target=user, channels=chosen)
+    return chosen
+
+
+# --- delivery -----------------------------------------------------------------------------------------------
+
+
+def retry_countdown(attempts: int) -> int:
+    """Seconds before attempt ``attempts + 1``: 1, 2, 4 … capped at RETRY_BACKOFF_MAX (Celery's retry_backoff)."""
+    return get_exponential_backoff_interval(
+        factor=1, retries=max(attempts - 1, 0), maximum=RETRY_BACKOFF_MAX, full_jitter=False
+    )
+
+
+def delivery_send(*, delivery_id: int) -> str:
+    """Make one attempt at a delivery; returns an ``Outcome``. Never raises for a channel's failure.
+
+    Exactly once, as far as the database can tell: under a row lock the attempt is recorded as "sending" (and
+    committed) before anything leaves, and "sent" after the receiver took it. A repeat of the task (a message
+    redelivered after its worker died) finds "sent" and does nothing, or finds "sending": then either a live
+    worker is on it (within NOTIFY_SENDING_LEASE: leave it) or the worker died during the call, and nobody
+    can know whether the receiver got it. Such an attempt is marked "unconfirmed" and not repeated (unless
+    NOTIFY_RESEND_INTERRUPTED). The windows left: a worker killed between committing "sending" and the
+    request leaving loses that one message (the inbox still has it); one killed after the receiver took it
+    but before "sent" commits is recorded "unconfirmed", not resent. A failed call (timeout, 5xx) is retried,
+    so a receiver that took a request but did not answer in time may see it again: the delivery id in every
+    message lets it drop the repeat.
+    """
+    now = timezone.now()
+    lease = timedelta(seconds=_setting("NOTIFY_SENDING_LEASE", 300))
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update(of=("self",))
+            .select_related("notification__recipient")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None:
+            return Outcome.MISSING
+        if delivery.state in (DeliveryState.SENT, DeliveryState.UNCONFIRMED):
+            return Outcome.SKIPPED
+        if delivery.state == DeliveryState.FAILED and delivery.next_attempt_at is None:
+            return Outcome.SKIPPED
+        if delivery.state == DeliveryState.SENDING:
+            if delivery.sending_at and delivery.sending_at > now - lease:
+                return Outcome.BUSY
+            if not _setting("NOTIFY_RESEND_INTERRUPTED", False):
+                _mark_unconfirmed(delivery)
+                return Outcome.UNCONFIRMED
+        channel = channel_registry.get(delivery.channel)
+        if channel is None or not channel.is_available():
+            return _record_failure(delivery, "channel not configured", permanent=True, now=now)
+        delivery.state = DeliveryState.SENDING
+        delivery.sending_at = now
+        delivery.attempts += 1
+        delivery.save(update_fields=["state", "sending_at", "attempts"])
+    attempt = delivery.attempts
+    # No transaction and no lock are held during the call: a slow receiver blocks nothing else.
+    try:
+        channel.send(delivery.notification, delivery_id=delivery.pk)
+    except ChannelError as exc:
+        return _record_failure_after(delivery, attempt, str(exc), permanent=exc.permanent)
+    except Exception as exc:  # noqa: BLE001 - a channel bug or an unexpected library error: recorded, retried
+        logger.exception("Delivery %s through %s failed", delivery.pk, delivery.channel)
+        return _record_failure_after(delivery, attempt, f"{type(exc).__name__}: {exc}", permanent=False)
+    Delivery.objects.filter(pk=delivery.pk, state=DeliveryState.SENDING, attempts=attempt).update(
+        state=DeliveryState.SENT, sent_at=timezone.now(), last_error="", next_attempt_at=None
+    )
+    return Outcome.SENT
+
+
+def _mark_unconfirmed(delivery: Delivery) -> None:
+    delivery.state = DeliveryState.UNCONFIRMED
+    delivery.next_attempt_at = None
+    delivery.last_error = "interrupted during the call (worker stopped); not repeated, the receiver may have it"
+    delivery.save(update_fields=["state", "next_attempt_at", "last_error"])
+
+
+def _record_failure(delivery: Delivery, error: str, *, permanent: bool, now: datetime) -> str:
+    give_up = permanent or delivery.attempts >= _setting("NOTIFY_MAX_ATTEMPTS", 9)
+    delivery.state = DeliveryState.FAILED
+    delivery.last_error = error[:1000]
+    delivery.next_attempt_at = (
+        None
+        if give_up
+        else now + timedelta(seconds=retry_countdown(delivery.attempts) + _setting("NOTIFY_REQUEUE_AFTER", 120))
+    )
+    delivery.save(update_fields=["state", "last_error", "next_attempt_at"])
+    if give_up:
+        logger.warning("Delivery %s through %s given up: %s", delivery.pk, delivery.channel, error)
+    return Outcome.GAVE_UP if give_up else Outcome.FAILED
+
+
+def _record_failure_after(delivery: Delivery, attempt: int, error: str, *, permanent: bool) -> str:
+    with transaction.atomic():
+        current = Delivery.objects.select_for_update().filter(pk=delivery.pk).first()
+        if current is None or current.state != DeliveryState.SENDING or current.attempts != attempt:
+            return Outcome.SKIPPED  # someone else has settled this attempt meanwhile
+        return _record_failure(current, error, permanent=permanent, now=timezone.now())
+
+
+def deliveries_requeue_due(*, limit: int = 500) -> list[int]:
+    """Enqueue again the deliveries whose task never ran or whose retry got lost (broker down, worker gone), and
+    settle attempts left "sending" past the lease; returns the ids enqueued (on commit).
+
+    Rows are claimed with ``skip_locked``, so several runs at once share the work instead of repeating it.
+    """
+    now = timezone.now()
+    lease = timedelta(seconds=_setting("NOTIFY_SENDING_LEASE", 300))
+    later = now + timedelta(seconds=_setting("NOTIFY_REQUEUE_AFTER", 120))
+    with transaction.atomic():
+        stale = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(state=DeliveryState.SENDING, sending_at__lt=now - lease)
+            .order_by("sending_at")[:limit]
+        )
+        resend = _setting("NOTIFY_RESEND_INTERRUPTED", False)
+        for delivery in stale:
+            if resend:
+                delivery.state = DeliveryState.FAILED
+                delivery.last_error = "interrupted during the call (worker stopped); repeated"
+                delivery.next_attempt_at = now
+                delivery.save(update_fields=["state", "last_error", "next_attempt_at"])
+            else:
+                _mark_unconfirmed(delivery)
+        due = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(state__in=[DeliveryState.PENDING, DeliveryState.FAILED], next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if due:
+            Delivery.objects.filter(pk__in=due).update(next_attempt_at=later)
+        for pk in due:
+            transaction.on_commit(partial(enqueue_delivery, pk), robust=True)
+    return due

@@ -1,0 +1,155 @@
+"""Step deadlines and the sweep: lights, reminders, 催办, 督办 and escalation, each exactly once."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cases import calendar, deadlines, services
+from cases.models import Case, CaseEvent, StepDeadline
+from cases.workflow import State
+from grids.codes import Level
+from tests.factories import run_in_threads
+
+
+def called(cast, category, urgency="urgent"):
+    case = services.case_report(
+        reporter=cast.worker, category=category, title="占道", region=cast.city.g1111, urgency=urgency
+    )
+    return services.case_transition(case=case, action="call_street", actor=cast.community, comment="请街道协调")
+
+
+def notifications_of(user, kind=None):
+    from notifications.models import Notification
+
+    rows = Notification.objects.filter(recipient=user)
+    return rows.filter(kind=kind) if kind else rows
+
+
+def test_steps_open_and_close_with_the_workflow(cast, category):
+    case = called(cast, category)
+    accept = StepDeadline.objects.get(case=case, step="accept", closed_at__isnull=True)
+    hours = category.time_limits["urgent"]["accept"]
+    assert accept.due_at == calendar.add_working_hours(accept.started_at, hours)
+    assert accept.started_at < accept.yellow_at < accept.due_at <= accept.escalate_at
+    assert Case.objects.get(pk=case.pk).due_at == accept.due_at
+    case = services.case_transition(case=case, action="accept", actor=cast.dispatcher)
+    case = services.case_transition(case=case, action="dispatch", actor=cast.dispatcher, departments=[cast.d["cgzf"]])
+    open_steps = set(StepDeadline.objects.filter(case=case, closed_at__isnull=True).values_list("step", flat=True))
+    assert open_steps == {"sign"}
+    order = case.work_orders.get()
+    services.work_order_step(work_order=order, action="sign", actor=cast.cg)
+    services.work_order_step(work_order=order, action="complete", actor=cast.cg, result="ok")
+    open_steps = set(StepDeadline.objects.filter(case=case, closed_at__isnull=True).values_list("step", flat=True))
+    assert open_steps == {"verify"}
+    case = services.case_transition(case=Case.objects.get(pk=case.pk), action="verify_ok", actor=cast.worker)
+    case = services.case_transition(case=case, action="close", actor=cast.dispatcher)
+    assert set(StepDeadline.objects.filter(case=case, closed_at__isnull=True).values_list("step", flat=True)) == {
+        "evaluate"
+    }
+    services.case_transition(case=case, action="evaluate", actor=cast.hotline, satisfaction="satisfied")
+    assert not StepDeadline.objects.filter(case=case, closed_at__isnull=True).exists()
+    assert Case.objects.get(pk=case.pk).due_at is None
+
+
+def test_emergencies_run_on_the_clock(cast, category):
+    case = called(cast, category, urgency="emergency")
+    d = StepDeadline.objects.get(case=case, step="accept")
+    assert d.due_at - d.started_at == timedelta(hours=category.time_limits["emergency"]["accept"])
+
+
+def test_traffic_light_turns_yellow_then_red(cast, category):
+    d = StepDeadline.objects.get(case=called(cast, category), step="accept")
+    assert deadlines.light_of(due_at=d.due_at, yellow_at=d.yellow_at, now=d.started_at) == "green"
+    assert deadlines.light_of(due_at=d.due_at, yellow_at=d.yellow_at, now=d.yellow_at) == "yellow"
+    assert deadlines.light_of(due_at=d.due_at, yellow_at=d.yellow_at, now=d.due_at + timedelta(seconds=1)) == "red"
+
+
+def test_reminder_urge_supervision_and_escalation_each_happen_once(cast, category):
+    case = called(cast, category)
+    d = StepDeadline.objects.get(case=case, step="accept")
+    assert deadlines.sweep(now=d.yellow_at - timedelta(minutes=1)) == {
+        "reminded": 0,
+        "urged": 0,
+        "supervised": 0,
+        "escalated": 0,
+    }
+
+    first = deadlines.sweep(now=d.yellow_at)
+    assert first["reminded"] == 1 and deadlines.sweep(now=d.yellow_at)["reminded"] == 0
+    assert notifications_of(cast.dispatcher, "reminder").count() == 1
+
+    overdue = deadlines.sweep(now=d.due_at)
+    assert overdue["urged"] == 1 and overdue["supervised"] == 1
+    assert deadlines.sweep(now=d.due_at)["urged"] == 0
+    assert notifications_of(cast.dispatcher, "urge").count() == 1
+    assert notifications_of(cast.supervisor, "supervision").count() == 1  # the district above the street
+    assert list(notifications_of(cast.worker).values_list("kind", "title")) == []
+
+    escalated = deadlines.sweep(now=d.escalate_at)
+    assert escalated["escalated"] == 1
+    case.refresh_from_db()
+    assert (case.state, case.level) == (State.ESCALATED, Level.DISTRICT)
+    event = CaseEvent.objects.filter(case=case, transition="escalate").get()
+    assert event.actor.username == "system"
+    assert deadlines.sweep(now=d.escalate_at)["escalated"] == 0  # the escalation happened once
+    new_accept = StepDeadline.objects.get(case=case, step="accept", closed_at__isnull=True)
+    assert new_accept.level == Level.DISTRICT
+
+
+def test_extension_moves_the_deadline(cast, category):
+    case = called(cast, category)
+    case = services.case_transition(case=case, action="accept", actor=cast.dispatcher)
+    case = services.case_transition(case=case, action="dispatch", actor=cast.dispatcher, departments=[cast.d["cgzf"]])
+    order = case.work_orders.get()
+    services.work_order_step(work_order=order, action="sign", actor=cast.cg)
+    until = timezone.now() + timedelta(days=10)
+    services.work_order_step(work_order=order, action="request_extension", actor=cast.cg, until=until, comment="等材料")
+    services.work_order_step(work_order=order, action="grant_extension", actor=cast.dispatcher)
+    assert StepDeadline.objects.get(work_order=order, step="complete", closed_at__isnull=True).due_at == until
+
+
+def test_suspension_pauses_the_clock_and_records_the_paused_time(cast, category):
+    case = called(cast, category)
+    d = StepDeadline.objects.get(case=case, step="accept")
+    case = services.case_transition(case=case, action="suspend", actor=cast.dispatcher, comment="等待产权单位答复")
+    assert deadlines.sweep(now=d.escalate_at + timedelta(days=1))["urged"] == 0  # a paused clock is never overdue
+    case = services.case_transition(case=case, action="resume", actor=cast.dispatcher)
+    moved = StepDeadline.objects.get(pk=d.pk)
+    assert moved.due_at > d.due_at and moved.paused_seconds > 0 and moved.paused_since is None
+    assert CaseEvent.objects.get(case=case, transition="resume").data["paused_seconds"] >= 0
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_notify_exactly_once(request):
+    cast = request.getfixturevalue("cast")
+    from cases.models import Category
+
+    category = Category.objects.get(code="csgl-zdjy")
+    cases = [called(cast, category) for _ in range(6)]
+    latest = max(StepDeadline.objects.filter(case__in=cases).values_list("escalate_at", flat=True))
+    results = run_in_threads(2, lambda i: deadlines.sweep(now=latest, batch=2))
+    assert all(isinstance(r, dict) for r in results), results
+    assert sum(r["urged"] for r in results) == 6 and sum(r["escalated"] for r in results) == 6
+    assert notifications_of(cast.dispatcher, "urge").count() == 6
+    assert notifications_of(cast.supervisor, "supervision").count() == 6
+    assert CaseEvent.objects.filter(transition="escalate").count() == 6
+
+
+def test_lists_show_and_filter_by_light(cast, category):
+    from django.test import Client
+    from django.urls import reverse
+
+    late = called(cast, category)
+    fresh = called(cast, category)
+    past = timezone.now() - timedelta(hours=1)
+    Case.objects.filter(pk=late.pk).update(due_at=past, yellow_at=past - timedelta(hours=1))
+    c = Client(headers={"accept-language": "en"})
+    c.force_login(cast.dispatcher)
+    red = c.get(reverse("street_queue"), {"light": "red"}).text
+    assert late.number in red and fresh.number not in red
+    green = c.get(reverse("street_queue"), {"light": "green"}).text
+    assert fresh.number in green and late.number not in green
+    page = c.get(reverse("case_detail", args=[late.pk])).text
+    assert "Overdue" in page
