@@ -173,6 +173,27 @@ def _holders(deadline) -> list:
     )
 
 
+def holders_of(case) -> list:
+    """Who holds the case now: members of the departments with live work orders, else its dispatchers."""
+    from grids.models import User
+
+    from .workflow import WorkOrderState
+
+    live = case.work_orders.filter(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]).values("department_id")
+    members = list(User.objects.filter(is_active=True, departments__in=live).distinct()[:50])
+    if members:
+        return members
+    path = case.holder_path
+    ancestors = [path[: i * 4] for i in range(1, len(path) // 4 + 1)]
+    return list(
+        User.objects.filter(
+            is_active=True,
+            regionuserobjectpermission__permission__codename="dispatch_case",
+            regionuserobjectpermission__content_object__path__in=ancestors,
+        ).distinct()[:50]
+    )
+
+
 def _supervisors(deadline) -> list:
     """Supervisors of the level above the holder (督办)."""
     from grids.models import User

@@ -148,6 +148,7 @@ def navigation(user: Any) -> dict[str, bool]:
         "triage": can("cases.triage_case"),
         "street": can("cases.dispatch_case"),
         "inbox": bool(department_ids(user)),
+        "supervise": can("cases.supervise_case"),
     }
 
 
@@ -492,3 +493,51 @@ def response_template_get(*, pk: int):
     from .models import ResponseTemplate
 
     return get_object_or_404(ResponseTemplate, pk=pk)
+
+
+def supervision_board(*, user: Any, days: int = 30) -> dict[str, Any]:
+    """督办: overdue and near-due open cases under the user's supervision, counts by grid, and each department's
+    closure rate (结案率) and on-time rate (按期结案率) over the last ``days`` days."""
+    from django.db.models import Count, F
+
+    from .models import StepDeadline
+
+    regions = access.regions_with(user, "cases.supervise_case")
+    now = timezone.now()
+    open_cases = Case.objects.exclude(state__in=[State.CLOSED, State.CANCELLED]).filter(due_at__isnull=False)
+    if regions is not None:
+        open_cases = open_cases.filter(region_id__in=regions.values("id"))
+    overdue = (
+        open_cases.filter(due_at__lte=now).select_related("region", "category", "category__parent").order_by("due_at")
+    )
+    soon = (
+        open_cases.filter(yellow_at__lte=now, due_at__gt=now)
+        .select_related("region", "category", "category__parent")
+        .order_by("due_at")
+    )
+    by_grid = list(
+        open_cases.filter(due_at__lte=now)
+        .values("region__name", "region__code")
+        .annotate(n=Count("id"))
+        .order_by("-n")[:20]
+    )
+    since = now - timedelta(days=days)
+    orders = WorkOrder.objects.filter(created_at__gte=since).exclude(state=WorkOrderState.CANCELLED)
+    if regions is not None:
+        orders = orders.filter(case__region_id__in=regions.values("id"))
+    on_time = StepDeadline.objects.filter(
+        step="complete", work_order=OuterRef("pk"), closed_at__isnull=False, closed_at__lte=F("due_at")
+    )
+    rates = list(
+        orders.values("department__name")
+        .annotate(
+            total=Count("id"),
+            done=Count("id", filter=Q(state=WorkOrderState.DONE)),
+            on_time=Count("id", filter=Q(state=WorkOrderState.DONE) & Q(Exists(on_time))),
+        )
+        .order_by("department__name")
+    )
+    for r in rates:
+        r["closure_rate"] = round(100 * r["done"] / r["total"], 1) if r["total"] else None
+        r["on_time_rate"] = round(100 * r["on_time"] / r["total"], 1) if r["total"] else None
+    return {"overdue": overdue[:100], "soon": soon[:100], "by_grid": by_grid, "rates": rates, "days": days}

@@ -320,6 +320,8 @@ def case_transition(
             case.assignee = assignee
             extra["assignee"] = assignee.username
 
+        elif action == "supervise":
+            extra["notified"] = _notify_holders(case, actor=actor, message=comment)
         elif action == "suspend":
             if not deadlines.pause(case=case):
                 raise TransitionNotAllowed(_("No clock is running on this case, or it is already suspended."))
@@ -337,9 +339,28 @@ def case_transition(
         return case
 
 
+def _notify_holders(case: Case, *, actor: Any, message: str) -> int:
+    """督办: tell whoever holds the case now (its open work orders' departments, else the holder's dispatchers)."""
+    from notifications.services import notify
+
+    from .deadlines import holders_of
+
+    sent = 0
+    for user in holders_of(case):
+        if notify(
+            recipient=user,
+            kind="supervision",
+            title=_("Supervision: %(number)s") % {"number": case.number},
+            body=message,
+            case=case,
+        ):
+            sent += 1
+    return sent
+
+
 def _clocks_after_transition(case: Case, action: str, from_state: str, work_order_ids: list[int]) -> None:
     """Stop the clocks of the steps a transition finished and start those it began (cases.deadlines)."""
-    if action in ("assign", "suspend", "resume"):
+    if action in ("assign", "suspend", "resume", "supervise"):
         return
     if action == "evaluate":
         deadlines.close_steps(case=case, steps=("evaluate",))

@@ -17,6 +17,7 @@ urlpatterns = [
     path("work-orders/<int:pk>/<slug:action>/", views.work_order_action, name="work_order_action"),
     path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
     path("attachments/<int:pk>/thumb/", views.attachment_download, {"thumb": True}, name="attachment_thumb"),
+    path("supervision/", views.supervision, name="supervision"),
     path("categories/", views.category_list, name="category_list"),
     path("categories/new/", views.category_edit, name="category_create"),
     path("categories/<int:pk>/", views.category_edit, name="category_edit"),

@@ -699,3 +699,12 @@ def calendar_seed(request: HttpRequest) -> HttpResponse:
         },
     )
     return redirect(_calendar_url(year))
+
+
+@login_required
+def supervision(request: HttpRequest) -> HttpResponse:
+    """督办 page for district and city supervisors."""
+    if not access.user_can_anywhere(request.user, "cases.supervise_case"):
+        raise PermissionDenied(_("Only supervisors see this page."))
+    board = selectors.supervision_board(user=request.user)
+    return render(request, "cases/supervision.html", board)

@@ -156,6 +156,9 @@ TRANSITIONS: dict[str, Transition] = {
             {"satisfaction"},
         ),
         _t("assign", _("Assign to a person"), OPEN_STATES, None, "cases.dispatch_case", At.HOLDER, {"assignee"}),
+        _t(
+            "supervise", _("Send a supervision notice"), OPEN_STATES, None, "cases.supervise_case", At.GRID, {"comment"}
+        ),
         _t("suspend", _("Suspend the clock"), OPEN_STATES, None, "cases.dispatch_case", At.HOLDER, {"comment"}),
         _t("resume", _("Resume the clock"), OPEN_STATES, None, "cases.dispatch_case", At.HOLDER),
     ]

@@ -153,3 +153,26 @@ def test_lists_show_and_filter_by_light(cast, category):
     assert fresh.number in green and late.number not in green
     page = c.get(reverse("case_detail", args=[late.pk])).text
     assert "Overdue" in page
+
+
+def test_supervision_page_and_notice(cast, category):
+    from django.test import Client
+    from django.urls import reverse
+
+    late = called(cast, category)
+    past = timezone.now() - timedelta(hours=1)
+    Case.objects.filter(pk=late.pk).update(due_at=past, yellow_at=past - timedelta(hours=1))
+    c = Client(headers={"accept-language": "en"})
+    c.force_login(cast.supervisor)
+    page = c.get(reverse("supervision"))
+    assert page.status_code == 200 and late.number in page.text
+    c.force_login(cast.worker)
+    assert c.get(reverse("supervision")).status_code == 403
+    with pytest.raises(Exception):  # noqa: B017 - a dispatcher has no supervise permission
+        services.case_transition(case=late, action="supervise", actor=cast.dispatcher, comment="请加快")
+    case = services.case_transition(
+        case=Case.objects.get(pk=late.pk), action="supervise", actor=cast.supervisor, comment="请今天内受理"
+    )
+    event = case.events.get(transition="supervise")
+    assert event.data["notified"] >= 1 and event.comment == "请今天内受理"
+    assert notifications_of(cast.dispatcher, "supervision").filter(body="请今天内受理").exists()

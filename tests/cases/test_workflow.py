@@ -41,6 +41,7 @@ WHO = {
     "reopen": STREET,
     "evaluate": STREET | {"hotline"},
     "assign": STREET,
+    "supervise": SUPERVISORS,
     "suspend": STREET,
     "resume": STREET,
 }
