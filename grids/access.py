@@ -9,7 +9,6 @@ indexed ``path LIKE 'prefix%'`` condition per granted node. Nothing else in the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from django.contrib.auth.models import Permission
@@ -152,7 +151,6 @@ def top_regions(user: Any, perm: str = "grids.view_region") -> QuerySet[Region]:
     return Region.objects.filter(path__in=granted_paths(user, perm)).order_by("path")
 
 
-@cache
 def _permission_id(perm: str) -> int:
     app_label, codename = perm.split(".", 1)
     return Permission.objects.get(content_type__app_label=app_label, codename=codename).pk

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db.models import Q, QuerySet
@@ -20,6 +20,9 @@ from cases.selectors import Page
 
 from . import channels as channel_registry
 from .models import ChannelPreference, Notification
+
+if TYPE_CHECKING:
+    from .channels import Channel
 
 UNREAD, READ = 0, 1  # the inbox's segments, in display order
 UNREAD_CAP = 100  # the navbar counts up to this many ("99+")
@@ -123,19 +126,20 @@ def inbox_page(*, user: Any, after: str = "", before: str = "", size: int = 30) 
 # --- channels -----------------------------------------------------------------------------------------------
 
 
-def _chosen(user: Any) -> dict[str, bool]:
+def _chosen(user: Any, registry: dict[str, Channel]) -> dict[str, bool]:
     """The user's choice per channel code: their own rows, else settings.NOTIFY_DEFAULT_CHANNELS."""
     defaults = set(getattr(settings, "NOTIFY_DEFAULT_CHANNELS", []))
     own = dict(ChannelPreference.objects.filter(user=user).values_list("channel", "enabled"))
-    return {code: own.get(code, code in defaults) for code in channel_registry.registry()}
+    return {code: own.get(code, code in defaults) for code in registry}
 
 
 def delivery_channels(*, user: Any) -> list[str]:
     """Codes of the channels a notice to ``user`` goes out on: chosen, configured, and able to reach them."""
-    chosen = _chosen(user)
+    registry = channel_registry.registry()
+    chosen = _chosen(user, registry)
     return [
         code
-        for code, channel in channel_registry.registry().items()
+        for code, channel in registry.items()
         if chosen.get(code) and channel.is_available() and channel.accepts(user)
     ]
 
@@ -151,7 +155,8 @@ class ChannelOption:
 
 def channel_options(*, user: Any) -> list[ChannelOption]:
     """Every configured channel with the user's choice and whether it can work for them (settings page)."""
-    chosen = _chosen(user)
+    registry = channel_registry.registry()
+    chosen = _chosen(user, registry)
     return [
         ChannelOption(
             code=code,
@@ -160,5 +165,5 @@ def channel_options(*, user: Any) -> list[ChannelOption]:
             available=channel.is_available(),
             reachable=channel.accepts(user),
         )
-        for code, channel in channel_registry.registry().items()
+        for code, channel in registry.items()
     ]

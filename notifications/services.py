@@ -8,10 +8,12 @@ is recorded on its delivery and retried; it never reaches the caller.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
@@ -27,13 +29,17 @@ from . import selectors
 from .channels import ChannelError
 from .models import ChannelPreference, Delivery, DeliveryState, Kind, Notification
 
+if TYPE_CHECKING:
+    from cases.models import Case
+    from grids.models import User
+
 logger = logging.getLogger(__name__)
 
 # Upper bound of Celery's retry countdown for deliveries (tasks.deliver uses the same figure).
 RETRY_BACKOFF_MAX = 300
 
 
-class Outcome:
+class Outcome(StrEnum):
     """What one call of ``delivery_send`` did (returned by the task, for logs and tests)."""
 
     SENT = "sent"
@@ -54,11 +60,11 @@ def _setting(name: str, default: Any) -> Any:
 
 def notify(
     *,
-    recipient: Any,
+    recipient: User,
     kind: str,
     title: str,
     body: str = "",
-    case: Any = None,
+    case: Case | None = None,
     dedup_key: str | None = None,
 ) -> Notification | None:
     """Put a notice in ``recipient``'s inbox and queue it on the channels they chose.
@@ -94,11 +100,20 @@ def notify(
     return notification
 
 
+# After a failed publish, skip publishing for a few seconds: a sweep that commits a thousand deliveries while the
+# broker is down should not wait on a thousand connection attempts. The periodic retry catches them up.
+BROKER_BACKOFF_SECONDS = 5.0
+_broker_down_until = 0.0
+
+
 def enqueue_delivery(delivery_id: int) -> bool:
     """Hand a delivery to a worker. With the broker down this logs and returns False: the delivery stays due in
     the database and ``tasks.retry_due_deliveries`` enqueues it later."""
+    global _broker_down_until
     from .tasks import deliver
 
+    if time.monotonic() < _broker_down_until:
+        return False
     options: dict[str, Any] = {
         # A broker that is down must not hold up the request that committed the change.
         "retry_policy": {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5},
@@ -110,6 +125,7 @@ def enqueue_delivery(delivery_id: int) -> bool:
         deliver.apply_async((delivery_id,), **options)
     except Exception:  # noqa: BLE001 - any broker error; the database keeps the delivery due
         logger.warning("Could not enqueue delivery %s; the periodic retry will", delivery_id, exc_info=True)
+        _broker_down_until = time.monotonic() + BROKER_BACKOFF_SECONDS
         return False
     return True
 
@@ -117,7 +133,7 @@ def enqueue_delivery(delivery_id: int) -> bool:
 # --- the inbox ----------------------------------------------------------------------------------------------
 
 
-def mark_read(*, user: Any, notification: Notification) -> Notification:
+def mark_read(*, user: User, notification: Notification) -> Notification:
     if notification.recipient_id != getattr(user, "pk", None):
         raise PermissionDenied(_("This notification is not yours."))
     if notification.read_at is None:
@@ -127,12 +143,12 @@ def mark_read(*, user: Any, notification: Notification) -> Notification:
     return notification
 
 
-def mark_all_read(*, user: Any) -> int:
+def mark_all_read(*, user: User) -> int:
     """Mark every unread notice of ``user`` read; returns how many."""
     return Notification.objects.filter(recipient=user, read_at__isnull=True).update(read_at=timezone.now())
 
 
-def set_channels(*, user: Any, channels: Iterable[str]) -> list[str]:
+def set_channels(*, user: User, channels: Iterable[str]) -> list[str]:
     """Choose the external channels ``user`` gets (the inbox is always on); returns the chosen codes."""
     known = channel_registry.registry()
     chosen = sorted(set(channels))
@@ -156,7 +172,7 @@ def retry_countdown(attempts: int) -> int:
     )
 
 
-def delivery_send(*, delivery_id: int) -> str:
+def delivery_send(*, delivery_id: int) -> Outcome:
     """Make one attempt at a delivery; returns an ``Outcome``. Never raises for a channel's failure.
 
     Exactly once, as far as the database can tell: under a row lock the attempt is recorded as "sending" (and
@@ -220,7 +236,7 @@ def _mark_unconfirmed(delivery: Delivery) -> None:
     delivery.save(update_fields=["state", "next_attempt_at", "last_error"])
 
 
-def _record_failure(delivery: Delivery, error: str, *, permanent: bool, now: datetime) -> str:
+def _record_failure(delivery: Delivery, error: str, *, permanent: bool, now: datetime) -> Outcome:
     give_up = permanent or delivery.attempts >= _setting("NOTIFY_MAX_ATTEMPTS", 9)
     delivery.state = DeliveryState.FAILED
     delivery.last_error = error[:1000]
@@ -235,7 +251,7 @@ def _record_failure(delivery: Delivery, error: str, *, permanent: bool, now: dat
     return Outcome.GAVE_UP if give_up else Outcome.FAILED
 
 
-def _record_failure_after(delivery: Delivery, attempt: int, error: str, *, permanent: bool) -> str:
+def _record_failure_after(delivery: Delivery, attempt: int, error: str, *, permanent: bool) -> Outcome:
     with transaction.atomic():
         current = Delivery.objects.select_for_update().filter(pk=delivery.pk).first()
         if current is None or current.state != DeliveryState.SENDING or current.attempts != attempt:

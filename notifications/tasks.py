@@ -38,7 +38,7 @@ def deliver(self, delivery_id: int) -> str:
     outcome = services.delivery_send(delivery_id=delivery_id)
     if outcome == services.Outcome.FAILED and not self.request.called_directly:
         raise DeliveryFailed(f"delivery {delivery_id} failed; retrying")
-    return outcome
+    return outcome.value
 
 
 @shared_task(name="notifications.tasks.retry_due_deliveries", acks_late=True, ignore_result=True)

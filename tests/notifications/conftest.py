@@ -83,6 +83,13 @@ def _notify_settings(settings):
 
 
 @pytest.fixture(autouse=True)
+def _broker_up(monkeypatch):
+    from notifications import services
+
+    monkeypatch.setattr(services, "_broker_down_until", 0.0)
+
+
+@pytest.fixture(autouse=True)
 def enqueued(monkeypatch):
     """Ids handed to the broker, recorded instead of published: unit tests never reach a real broker."""
     calls: list[int] = []

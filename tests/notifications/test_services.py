@@ -109,6 +109,8 @@ def test_a_broker_that_is_down_neither_raises_nor_loses_the_delivery(
         n = services.notify(recipient=alice, kind="urge", title="Overdue")
     delivery = n.deliveries.get()
     assert delivery.state == DeliveryState.PENDING and delivery.next_attempt_at > timezone.now()
+    assert services._broker_down_until > 0  # publishing pauses for a few seconds instead of retrying each one
+    monkeypatch.setattr(services, "_broker_down_until", 0.0)
 
     # Later the periodic retry finds it due and enqueues it (on commit), once.
     Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))

@@ -11,6 +11,7 @@ from notifications import services
 from notifications.models import Delivery, DeliveryState
 from notifications.services import Outcome
 from notifications.tasks import deliver
+from tests.factories import run_in_threads
 
 from .conftest import closed_port_url
 
@@ -204,3 +205,15 @@ def test_interrupted_attempts_can_be_repeated_by_setting(alice, webhook, setting
     assert retry_due_deliveries() == 1
     e.refresh_from_db()
     assert e.state == DeliveryState.FAILED and "repeated" in e.last_error
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_delivering_at_once_send_once(alice, webhook):
+    webhook.delay = 0.5  # the first sender is still in the call when the others look
+    d = _delivery(alice, "webhook")
+    results = run_in_threads(3, lambda i: deliver(d.pk))
+    assert sorted(results) == [Outcome.BUSY, Outcome.BUSY, Outcome.SENT]
+    assert len(webhook.requests) == 1
+    d.refresh_from_db()
+    assert d.state == DeliveryState.SENT and d.attempts == 1

@@ -146,6 +146,22 @@ def test_navbar_badge_costs_one_query_whatever_the_count(client, alice):
     assert 'data-testid="unread-count">99+<' in client.get(url).content.decode()
 
 
+def test_inbox_cost_does_not_grow_with_the_rows(client, alice, case):
+    client.force_login(alice)
+
+    def queries():
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(INBOX).status_code == 200
+        return len(captured)
+
+    for i in range(3):
+        services.notify(recipient=alice, kind="urge", title=f"u{i}", case=case)
+    few = queries()
+    for i in range(40):
+        services.notify(recipient=alice, kind="urge", title=f"more{i}", case=case)
+    assert queries() <= few  # a full page of unread needs no second segment query
+
+
 def test_no_badge_without_unread(client, alice):
     client.force_login(alice)
     html = client.get(INBOX).content.decode()

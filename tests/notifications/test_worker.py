@@ -109,7 +109,9 @@ def worker(django_db_setup, django_db_blocker, receiver, tmp_path_factory):
     import redis
 
     client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    client.delete(queue, f"_kombu.binding.{queue}")
+    leftovers = list(client.scan_iter(match=f"*{queue}*"))  # the queue and kombu's binding keys for it
+    if leftovers:
+        client.delete(*leftovers)
 
 
 @pytest.fixture(autouse=True)
