@@ -144,33 +144,48 @@ def _refresh_case_due(case) -> None:
 # --- the sweep ----------------------------------------------------------------------------------------------
 
 
-def _holders(deadline) -> list:
-    """Who holds the step: the work order's department members, else the people acting at the holder node."""
+def _nearest(path: str, codename: str, *, stop_depth: int = 1) -> list:
+    """Active users granted ``codename`` at the node of ``path`` or, if none, at the nearest node above it
+    (directly or through a team): the people who hold that level, not everyone above them."""
     from grids.models import User
 
+    depth = len(path) // 4
+    while depth >= stop_depth:
+        node = path[: depth * 4]
+        users = list(
+            User.objects.filter(is_active=True)
+            .filter(
+                Q(
+                    regionuserobjectpermission__permission__codename=codename,
+                    regionuserobjectpermission__content_object__path=node,
+                )
+                | Q(
+                    groups__regiongroupobjectpermission__permission__codename=codename,
+                    groups__regiongroupobjectpermission__content_object__path=node,
+                )
+            )
+            .distinct()[:50]
+        )
+        if users:
+            return users
+        depth -= 1
+    return []
+
+
+def _holders(deadline) -> list:
+    """Who holds the step: the work order's department members, else the people acting at the holding level."""
     case = deadline.case
     if deadline.work_order_id:
         return list(deadline.work_order.department.members.filter(is_active=True))
-    perm = {"verify": "cases.verify_case", "accept": "cases.dispatch_case", "dispatch": "cases.dispatch_case"}.get(
-        deadline.step, "cases.dispatch_case"
-    )
-    app, codename = perm.split(".")
-    path = case.region.path[: deadline.level * 4]
-    ancestors = [path[: i * 4] for i in range(1, len(path) // 4 + 1)]
-    return list(
-        User.objects.filter(is_active=True)
-        .filter(
-            Q(
-                regionuserobjectpermission__permission__codename=codename,
-                regionuserobjectpermission__content_object__path__in=ancestors,
-            )
-            | Q(
-                groups__regiongroupobjectpermission__permission__codename=codename,
-                groups__regiongroupobjectpermission__content_object__path__in=ancestors,
-            )
-        )
-        .distinct()[:50]
-    )
+    codename = "verify_case" if deadline.step == "verify" else "dispatch_case"
+    path = case.region.path if deadline.step == "verify" else case.region.path[: deadline.level * 4]
+    return _nearest(path, codename)
+
+
+def _supervisors(deadline) -> list:
+    """Supervisors of the level above the holder (督办)."""
+    above = max(1, deadline.level - 1)
+    return _nearest(deadline.case.region.path[: above * 4], "supervise_case")
 
 
 def holders_of(case) -> list:
@@ -183,32 +198,7 @@ def holders_of(case) -> list:
     members = list(User.objects.filter(is_active=True, departments__in=live).distinct()[:50])
     if members:
         return members
-    path = case.holder_path
-    ancestors = [path[: i * 4] for i in range(1, len(path) // 4 + 1)]
-    return list(
-        User.objects.filter(
-            is_active=True,
-            regionuserobjectpermission__permission__codename="dispatch_case",
-            regionuserobjectpermission__content_object__path__in=ancestors,
-        ).distinct()[:50]
-    )
-
-
-def _supervisors(deadline) -> list:
-    """Supervisors of the level above the holder (督办)."""
-    from grids.models import User
-
-    case = deadline.case
-    above = max(1, deadline.level - 1)
-    path = case.region.path[: above * 4]
-    ancestors = [path[: i * 4] for i in range(1, len(path) // 4 + 1)]
-    return list(
-        User.objects.filter(
-            is_active=True,
-            regionuserobjectpermission__permission__codename="supervise_case",
-            regionuserobjectpermission__content_object__path__in=ancestors,
-        ).distinct()[:50]
-    )
+    return _nearest(case.holder_path, "dispatch_case")
 
 
 def _notify(users: list, *, kind: str, deadline, title: str) -> int:

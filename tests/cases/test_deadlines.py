@@ -85,6 +85,9 @@ def test_reminder_urge_supervision_and_escalation_each_happen_once(cast, categor
     assert notifications_of(cast.dispatcher, "urge").count() == 1
     assert notifications_of(cast.supervisor, "supervision").count() == 1  # the district above the street
     assert list(notifications_of(cast.worker).values_list("kind", "title")) == []
+    # the holding level and the level above it, not everyone further up
+    assert not notifications_of(cast.supervisor, "urge").exists()
+    assert not notifications_of(cast.city_supervisor).exists()
 
     escalated = deadlines.sweep(now=d.escalate_at)
     assert escalated["escalated"] == 1
