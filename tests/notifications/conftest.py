@@ -132,3 +132,11 @@ def case(city):
         category=Category.objects.get(code="csgl-zdjy"),
         region=city.g1111,
     )
+
+
+@pytest.fixture
+def client():
+    """The pages in English, as the assertions read them (the product defaults to zh-hans)."""
+    from django.test import Client
+
+    return Client(headers={"accept-language": "en"})
