@@ -30,7 +30,7 @@ from django.views.decorators.http import require_POST
 
 from grids import access
 from grids.codes import Level
-from grids.forms import apply_errors
+from grids.forms import apply_errors, call_service
 
 from . import calendar as business_calendar
 from . import forms, selectors, services
@@ -230,11 +230,8 @@ def case_report(request: HttpRequest) -> HttpResponse:
                 user=request.user, category=data["category"], lat=data["lat"], lng=data["lng"]
             )
         if not nearby:
-            try:
-                case = services.case_report(reporter=request.user, **form.service_kwargs())
-            except ValidationError as exc:
-                apply_errors(form, exc)
-            else:
+            case = call_service(form, services.case_report, reporter=request.user, **form.service_kwargs())
+            if case is not None:
                 messages.success(request, _("Case %(number)s reported.") % {"number": case.number})
                 return redirect("case_detail", pk=case.pk)
     context = {
@@ -523,11 +520,10 @@ def category_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         messages.success(request, _("Category deleted."))
         return redirect("category_list")
     if request.method == "POST" and form.is_valid():
-        try:
-            saved = services.category_save(actor=request.user, category=category, **form.service_kwargs())
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
+        saved = call_service(
+            form, services.category_save, actor=request.user, category=category, **form.service_kwargs()
+        )
+        if saved is not None:
             messages.success(request, _("Category %(name)s saved.") % {"name": saved.name})
             return redirect("category_list")
     return render(request, "cases/category_form.html", {"form": form, "category": category})
@@ -550,11 +546,10 @@ def response_template_edit(request: HttpRequest, pk: int | None = None) -> HttpR
     )
     form = forms.ResponseTemplateForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.response_template_save(actor=request.user, template=template, **form.cleaned_data)
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
+        saved = call_service(
+            form, services.response_template_save, actor=request.user, template=template, **form.cleaned_data
+        )
+        if saved is not None:
             messages.success(request, _("Saved."))
             return redirect("category_list")
     return render(request, "cases/response_template_form.html", {"form": form, "template": template})
@@ -665,13 +660,15 @@ def calendar_day_edit(request: HttpRequest, day: str | None = None) -> HttpRespo
         return redirect(_calendar_url(existing.day.year))
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            saved = business_calendar.calendar_day_save(
-                actor=request.user, day=data["day"], kind=data["kind"], name=data["name"]
-            )
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
+        saved = call_service(
+            form,
+            business_calendar.calendar_day_save,
+            actor=request.user,
+            day=data["day"],
+            kind=data["kind"],
+            name=data["name"],
+        )
+        if saved is not None:
             messages.success(request, _("%(day)s saved.") % {"day": saved.day.isoformat()})
             return redirect(_calendar_url(saved.day.year))
     back = _calendar_url(existing.day.year if existing else timezone.localdate().year)

@@ -51,6 +51,15 @@ def _permission_label(p: Permission) -> str:
     return f"{code} — {PERMISSION_LABELS.get(code, p.name)}"
 
 
+def call_service(form: forms.Form, fn, **kwargs):
+    """Run a service for a form; on a ValidationError show it on the form and return None."""
+    try:
+        return fn(**kwargs)
+    except ValidationError as exc:
+        apply_errors(form, exc)
+        return None
+
+
 def pick(queryset, message: str, *, field: str, value: str):
     """The row of a scoped queryset whose ``field`` equals what was typed, or a form error saying so.
 

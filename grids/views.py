@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
@@ -34,19 +32,10 @@ from .forms import (
     StaffForm,
     TeamForm,
     UploadForm,
-    apply_errors,
+    call_service,
 )
 from .geo import locate as locate_point
 from .models import Grant, Region, Role
-
-
-def _call(form, fn: Callable[..., Any], **kwargs: Any) -> Any:
-    """Run a service; on a ValidationError show it on the form and return None."""
-    try:
-        return fn(**kwargs)
-    except ValidationError as exc:
-        apply_errors(form, exc)
-        return None
 
 
 def _region_actions(user, region: Region) -> dict[str, bool]:
@@ -140,7 +129,7 @@ def region_add(request: HttpRequest, pk: int) -> HttpResponse:
     form = RegionAddForm(request.POST or None, initial={"code": suggested})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        region = _call(
+        region = call_service(
             form,
             services.region_add,
             actor=request.user,
@@ -179,10 +168,13 @@ def region_edit(request: HttpRequest, pk: int) -> HttpResponse:
         data = form.cleaned_data
         ok = True
         if data["name"] != region.name:
-            ok = _call(form, services.region_rename, actor=request.user, region=region, name=data["name"]) is not None
+            ok = (
+                call_service(form, services.region_rename, actor=request.user, region=region, name=data["name"])
+                is not None
+            )
         if ok and (data["boundary"] != region.boundary or form.centre() != (region.centre_lat, region.centre_lng)):
             ok = (
-                _call(
+                call_service(
                     form,
                     services.region_set_boundary,
                     actor=request.user,
@@ -207,7 +199,9 @@ def region_recode(request: HttpRequest, pk: int) -> HttpResponse:
     region = selectors.region_get(user=request.user, pk=pk)
     form = RegionRecodeForm(request.POST or None, initial={"code": region.code})
     if request.method == "POST" and form.is_valid():
-        if _call(form, services.region_recode, actor=request.user, region=region, code=form.cleaned_data["code"]):
+        if call_service(
+            form, services.region_recode, actor=request.user, region=region, code=form.cleaned_data["code"]
+        ):
             messages.success(
                 request, _("The code is now %(code)s; codes below it follow.") % {"code": form.cleaned_data["code"]}
             )
@@ -231,7 +225,7 @@ def region_move(request: HttpRequest, pk: int) -> HttpResponse:
     form = RegionMoveForm(request.POST or None, candidates=candidates)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        moved = _call(
+        moved = call_service(
             form,
             services.region_move,
             actor=request.user,
@@ -296,7 +290,7 @@ def region_access(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
-            grant = _call(
+            grant = call_service(
                 form,
                 services.grant_create,
                 actor=request.user,
@@ -502,7 +496,7 @@ def department_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        saved = _call(form, services.department_save, actor=request.user, department=department, **data)
+        saved = call_service(form, services.department_save, actor=request.user, department=department, **data)
         if saved:
             messages.success(request, _("Department %(name)s saved.") % {"name": saved.name})
             return redirect("department_list")
@@ -516,7 +510,7 @@ def department_members(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {"members": "\n".join(department.members.order_by("username").values_list("username", flat=True))}
     form = DepartmentMembersForm(request.POST or None, initial=initial, users=users.distinct())
     if request.method == "POST" and form.is_valid():
-        if _call(
+        if call_service(
             form,
             services.department_set_members,
             actor=request.user,
@@ -553,7 +547,7 @@ def role_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         form.fields["code"].disabled = True
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        saved = _call(
+        saved = call_service(
             form,
             services.role_save,
             actor=request.user,
@@ -590,7 +584,7 @@ def team_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if not members_form.is_valid():
             form.add_error("members", members_form.errors["members"])
         else:
-            saved = _call(
+            saved = call_service(
                 form,
                 services.team_save,
                 actor=request.user,
@@ -635,7 +629,7 @@ def staff_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     regions = selectors.region_list(user=request.user, perm="grids.manage_staff")
     form = StaffForm(request.POST or None, initial=initial, regions=regions)
     if request.method == "POST" and form.is_valid():
-        saved = _call(form, services.staff_save, actor=request.user, staff=staff, **form.cleaned_data)
+        saved = call_service(form, services.staff_save, actor=request.user, staff=staff, **form.cleaned_data)
         if saved:
             messages.success(request, _("Account %(name)s saved.") % {"name": saved.username})
             return redirect("staff_list")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -12,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from grids.forms import apply_errors
+from grids.forms import call_service
 
 from . import selectors, services
 from .forms import ChannelsForm
@@ -63,11 +62,8 @@ def channel_settings(request: HttpRequest) -> HttpResponse:
     options = selectors.channel_options(user=request.user)
     form = ChannelsForm(request.POST if request.method == "POST" else None, options=options)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.set_channels(user=request.user, channels=form.cleaned_data["channels"])
-        except ValidationError as exc:
-            apply_errors(form, exc)
-        else:
+        saved = call_service(form, services.set_channels, user=request.user, channels=form.cleaned_data["channels"])
+        if saved is not None:
             messages.success(request, _("Your notification channels are saved."))
             return redirect("notifications:settings")
     return render(request, "notifications/settings.html", {"form": form, "options": options})
