@@ -247,25 +247,26 @@ def to_verify(*, user: Any) -> QuerySet[Case]:
     return access.scope(user, "cases.verify_case", rows, path_field="region__path")
 
 
-def _at_or_above(user: Any, perm: str, max_depth: int) -> tuple[str, ...] | None:
-    """Granted paths no deeper than ``max_depth`` (None: a superuser, everything)."""
+def _granted_under(rows: QuerySet[Case], user: Any, perm: str, max_depth: int, *, by_holder: bool = False):
+    """Rows under a node (no deeper than ``max_depth``) where the user holds ``perm``. With ``by_holder`` the
+    case's holding node must lie under it too: holder path = region.path[: level * steplen], which is under p
+    when the case is under p and the holding level is at or below p's level."""
     if getattr(user, "is_superuser", False) and user.is_active:
-        return None
-    return tuple(p for p in access.granted_paths(user, perm) if len(p) <= max_depth * Region.steplen)
+        return rows
+    paths = [p for p in access.granted_paths(user, perm) if len(p) <= max_depth * Region.steplen]
+    if not paths:
+        return rows.none()
+    condition = Q()
+    for p in paths:
+        holder = {"level__gte": len(p) // Region.steplen} if by_holder else {}
+        condition |= Q(region__path__startswith=p, **holder)
+    return rows.filter(condition)
 
 
 def triage_queue(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[Case]:
     """Reported cases of the communities where the user triages (settle locally or call the street)."""
     rows = apply_filters(_rows().filter(state=State.REPORTED), filters)
-    paths = _at_or_above(user, "cases.triage_case", Level.COMMUNITY)
-    if paths is None:
-        return rows
-    if not paths:
-        return rows.none()
-    condition = Q()
-    for p in paths:
-        condition |= Q(region__path__startswith=p)
-    return rows.filter(condition)
+    return _granted_under(rows, user, "cases.triage_case", Level.COMMUNITY)
 
 
 def street_queue(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[Case]:
@@ -282,17 +283,7 @@ def street_queue(*, user: Any, filters: Mapping[str, Any] | None = None) -> Quer
         )
     )
     rows = apply_filters(rows, filters)
-    paths = _at_or_above(user, "cases.dispatch_case", Level.GRID)
-    if paths is None:
-        return rows
-    if not paths:
-        return rows.none()
-    condition = Q()
-    for p in paths:
-        # holder path = region.path[: level * steplen]; it lies under p when the case is under p and the
-        # holding level is at or below p's level.
-        condition |= Q(region__path__startswith=p, level__gte=len(p) // Region.steplen)
-    return rows.filter(condition)
+    return _granted_under(rows, user, "cases.dispatch_case", Level.GRID, by_holder=True)
 
 
 def nearby_open_cases(
