@@ -75,3 +75,16 @@ def test_bench_access_writes_its_section(seeded, tmp_path):
     for who in ("grid worker", "community", "street dispatcher", "district supervisor", "city admin"):
         assert f"| check, cold | {who} | 20 |" in text
     assert "| check, warm | grid worker | 20 |" in text and "| locate |" in out.getvalue()
+
+
+def test_seed_timings_are_written_between_their_markers(tmp_path, db):
+    from bench.management.commands.bench_access import write_seed_section
+
+    report = tmp_path / "performance.md"
+    report.write_text("# Performance\n\n<!-- seed_scale:start -->\nold\n<!-- seed_scale:end -->\n\nafter\n")
+    write_seed_section(
+        report, "seed_scale", "python manage.py seed_scale --grids 40", {"regions": 1.25, "total": 2.5}, "City X."
+    )
+    text = report.read_text()
+    assert "old" not in text and text.endswith("after\n")
+    assert "`python manage.py seed_scale --grids 40`" in text and "| regions | 1.2 |" in text and "City X." in text

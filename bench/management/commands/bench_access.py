@@ -87,6 +87,25 @@ def write_section(path: Path, name: str, body: str) -> None:
     path.write_text(text, encoding="utf-8")
 
 
+def database_label() -> str:
+    """The database server and its version, for the figures' heading."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SHOW server_version")
+            return f"PostgreSQL {cursor.fetchone()[0]}"
+    return f"{connection.vendor} {connection.Database.sqlite_version}"
+
+
+def write_seed_section(path: Path, name: str, command: str, timings: dict[str, float], summary: str) -> None:
+    """The timing table of a seed command (``seed_scale``, ``seed_cases``) in its section of ``path``."""
+    rows = "\n".join(f"| {phase} | {seconds:.1f} |" for phase, seconds in timings.items())
+    when = f"{timezone.localtime():%Y-%m-%d %H:%M %Z}"
+    body = (
+        f"Seeded {when} on {connection.vendor}: `{command}`\n\n{summary}\n\n| phase | seconds |\n|---|---:|\n{rows}\n"
+    )
+    write_section(path, name, body)
+
+
 class Measure:
     """Timings and query counts of one row of the table."""
 
@@ -195,12 +214,7 @@ class Command(BaseCommand):
         return list(User.objects.filter(pk__in=chosen).select_related("region").order_by("pk"))
 
     def report(self, city: Region, samples: int, lines: list[str], seconds: float) -> str:
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SHOW server_version")
-                server = f"PostgreSQL {cursor.fetchone()[0]}"
-            else:
-                server = f"{connection.vendor} {connection.Database.sqlite_version}"
+        server = database_label()
         nodes = Region.objects.filter(path__startswith=city.path).count()
         staff = User.objects.filter(region__path__startswith=city.path).count()
         guardian = RegionUserObjectPermission.objects.count() + RegionGroupObjectPermission.objects.count()

@@ -33,12 +33,11 @@ from typing import Any
 import django
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from bench.management.commands.bench_access import write_section
+from bench.management.commands.bench_access import database_label, write_section
 from bench.management.commands.seed_cases import require_migrated
 from bench.management.commands.seed_scale import SCALE_PASSWORD, user_prefix
 from cases import services
@@ -430,12 +429,7 @@ class Command(BaseCommand):
         load_before: tuple[float, ...],
         load_after: tuple[float, ...],
     ) -> str:
-        with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                cursor.execute("SHOW server_version")
-                server = f"PostgreSQL {cursor.fetchone()[0]}"
-            else:
-                server = f"{connection.vendor} {connection.Database.sqlite_version}"
+        server = database_label()
         clients = ",".join(str(c) for c in counts)
         command = (
             f"python manage.py bench_cases --clients {clients} --duration {opts['duration']:g} "

@@ -29,7 +29,7 @@ from django.db import connection, models, transaction
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
-from bench.management.commands.bench_access import write_section
+from bench.management.commands.bench_access import write_seed_section
 from bench.management.commands.seed_scale import phase, user_prefix
 from cases.models import Case, CaseEvent, CaseSequence, Category, Source, Urgency, WorkOrder
 from cases.workflow import TRANSITIONS, State, WorkOrderState, after_work_orders
@@ -901,8 +901,5 @@ class Command(BaseCommand):
         )
         if opts["reset"]:
             command += " --reset"
-        rows = "\n".join(f"| {name} | {seconds:.1f} |" for name, seconds in timings.items())
-        when = f"{timezone.localtime():%Y-%m-%d %H:%M %Z}"
-        body = f"Seeded {when} on {connection.vendor}: `{command}`\n\n{summary}\n\n| phase | seconds |\n|---|---:|\n{rows}\n"
-        write_section(path, "seed_cases", body)
+        write_seed_section(path, "seed_cases", command, timings, summary)
         self.stdout.write(f"Wrote the seed_cases section of {path}.")

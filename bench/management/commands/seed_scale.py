@@ -20,9 +20,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from django.db.models import ProtectedError
-from django.utils import timezone
 
-from bench.management.commands.bench_access import write_section
+from bench.management.commands.bench_access import write_seed_section
 from grids import services
 from grids.codes import Level, significant_prefix, validate_code
 from grids.geo import parse_boundary
@@ -284,8 +283,5 @@ class Command(BaseCommand):
         command = f"python manage.py seed_scale --grids {opts['grids']} --staff {opts['staff']} --city-code {opts['city_code']}"
         if opts["reset"]:
             command += " --reset"
-        rows = "\n".join(f"| {name} | {seconds:.1f} |" for name, seconds in timings.items())
-        when = f"{timezone.localtime():%Y-%m-%d %H:%M %Z}"
-        body = f"Seeded {when} on {connection.vendor}: `{command}`\n\n{summary}\n\n| phase | seconds |\n|---|---:|\n{rows}\n"
-        write_section(path, "seed_scale", body)
+        write_seed_section(path, "seed_scale", command, timings, summary)
         self.stdout.write(f"Wrote the seed_scale section of {path}.")
