@@ -31,10 +31,11 @@ def test_compose_config_accepts_the_file():
     if shutil.which("docker-compose"):
         cmd = ["docker-compose", "-f", "docker-compose.yml", "config", "-q"]
     else:
+        probe = subprocess.run(["docker", "compose", "version"], capture_output=True, text=True, timeout=60)
+        if probe.returncode != 0:
+            pytest.skip("docker has no compose plugin here")
         cmd = ["docker", "compose", "-f", "docker-compose.yml", "config", "-q"]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
-    if "unknown command" in result.stderr or "is not a docker command" in result.stderr:
-        pytest.skip("docker has no compose plugin here")
     assert result.returncode == 0, result.stderr
 
 
