@@ -13,7 +13,6 @@ from __future__ import annotations
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -143,6 +142,10 @@ def _refresh_case_due(case) -> None:
 
 # --- the sweep ----------------------------------------------------------------------------------------------
 
+# Whom a deadline notice goes to at one level: at most this many people (those granted first), so a command
+# centre of fifty is not told fifty times about every late case; the rest see it on their lists and boards.
+NOTIFY_MAX = getattr(settings, "GOVGRID_DEADLINE_NOTIFY_MAX", 10)
+
 
 def _nearest(path: str, codename: str, *, stop_depth: int = 1) -> list:
     """Active users granted ``codename`` at the node of ``path`` or, if none, at the nearest node above it
@@ -164,7 +167,8 @@ def _nearest(path: str, codename: str, *, stop_depth: int = 1) -> list:
                     groups__regiongroupobjectpermission__content_object__path=node,
                 )
             )
-            .distinct()[:50]
+            .distinct()
+            .order_by("pk")[:NOTIFY_MAX]
         )
         if users:
             return users
@@ -172,20 +176,38 @@ def _nearest(path: str, codename: str, *, stop_depth: int = 1) -> list:
     return []
 
 
-def _holders(deadline) -> list:
-    """Who holds the step: the work order's department members, else the people acting at the holding level."""
-    case = deadline.case
-    if deadline.work_order_id:
-        return list(deadline.work_order.department.members.filter(is_active=True))
-    codename = "verify_case" if deadline.step == "verify" else "dispatch_case"
-    path = case.region.path if deadline.step == "verify" else case.region.path[: deadline.level * 4]
-    return _nearest(path, codename)
+class _People:
+    """Whom to tell, looked up once per sweep batch: a batch of late steps shares a few levels and departments."""
 
+    def __init__(self) -> None:
+        self._levels: dict[tuple[str, str], list] = {}
+        self._members: dict[int, list] = {}
 
-def _supervisors(deadline) -> list:
-    """Supervisors of the level above the holder (督办)."""
-    above = max(1, deadline.level - 1)
-    return _nearest(deadline.case.region.path[: above * 4], "supervise_case")
+    def nearest(self, path: str, codename: str) -> list:
+        key = (path, codename)
+        if key not in self._levels:
+            self._levels[key] = _nearest(path, codename)
+        return self._levels[key]
+
+    def members(self, department) -> list:
+        if department.pk not in self._members:
+            self._members[department.pk] = list(department.members.filter(is_active=True).order_by("pk")[:NOTIFY_MAX])
+        return self._members[department.pk]
+
+    def holders(self, deadline) -> list:
+        """Who holds the step: the work order's department members, else the people acting at the holding
+        level (its dispatchers; the grid's verifiers for a verification)."""
+        if deadline.work_order_id:
+            return self.members(deadline.work_order.department)
+        path = deadline.case.region.path
+        if deadline.step == "verify":
+            return self.nearest(path, "verify_case")
+        return self.nearest(path[: deadline.level * 4], "dispatch_case")
+
+    def supervisors(self, deadline) -> list:
+        """Supervisors of the level above the holder (督办)."""
+        above = max(1, deadline.level - 1)
+        return self.nearest(deadline.case.region.path[: above * 4], "supervise_case")
 
 
 def holders_of(case) -> list:
@@ -201,23 +223,11 @@ def holders_of(case) -> list:
     return _nearest(case.holder_path, "dispatch_case")
 
 
-def _notify(users: list, *, kind: str, deadline, title: str) -> int:
-    from notifications.services import notify
-
-    sent = 0
-    for user in users:
-        if notify(
-            recipient=user, kind=kind, title=title, case=deadline.case, dedup_key=f"{kind}:{deadline.pk}:{user.pk}"
-        ):
-            sent += 1
-    return sent
-
-
 def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     """One pass over what fell due. Safe to run twice at once, to kill mid-way, and on several workers."""
 
     now = now or timezone.now()
-    done = {"reminded": 0, "urged": 0, "supervised": 0, "escalated": 0}
+    done = {"reminded": 0, "urged": 0, "supervised": 0, "escalated": 0, "notices": 0}
     token = _clock.set(now)
     try:
         return _sweep(now, batch, done)
@@ -226,9 +236,14 @@ def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
 
 
 def _sweep(now: datetime, batch: int, done: dict[str, int]) -> dict[str, int]:
+    """Batches of due rows, each in its own transaction: lock the rows (skipping those another sweep holds),
+    act on each, write the batch's notices with one insert, mark the rows, commit."""
+    from notifications.services import notify_many
+
     from .models import StepDeadline
 
     while True:
+        people = _People()
         with transaction.atomic():
             rows = list(
                 StepDeadline.objects.select_for_update(skip_locked=True, of=("self",))
@@ -243,39 +258,50 @@ def _sweep(now: datetime, batch: int, done: dict[str, int]) -> dict[str, int]:
             )
             if not rows:
                 return done
+            notices: list = []
+            marks: dict[tuple, list[int]] = {}
+            escalate = []
             for d in rows:
-                _act(d, now, done)
+                fields = _plan(d, now, people, notices, done)
+                if d.work_order_id is None and d.escalated_at is None and d.escalate_at <= now:
+                    fields = (*fields, "escalated_at")
+                    escalate.append(d)
+                if fields:
+                    marks.setdefault(fields, []).append(d.pk)
+            done["notices"] += len(notify_many(notices))
+            for fields, pks in marks.items():
+                StepDeadline.objects.filter(pk__in=pks).update(**dict.fromkeys(fields, now))
+            for d in escalate:
+                if _escalate(d):
+                    done["escalated"] += 1
         if len(rows) < batch:
             return done
 
 
-def _act(d, now: datetime, done: dict[str, int]) -> None:
-    from .models import StepDeadline
+def _plan(d, now: datetime, people: _People, notices: list, done: dict[str, int]) -> tuple[str, ...]:
+    """The notices one due row calls for (appended to ``notices``) and the markers to set on it."""
+    from notifications.services import Notice
 
     case = d.case
-    fields: dict[str, Any] = {}
+
+    def tell(users: list, kind: str, title: str) -> None:
+        notices.extend(Notice(u, kind, title, case=case, dedup_key=f"{kind}:{d.pk}:{u.pk}") for u in users)
+
+    fields: list[str] = []
     if d.reminded_at is None and d.yellow_at <= now < d.due_at:
-        _notify(_holders(d), kind="reminder", deadline=d, title=f"{case.number} 即将到期 / due soon")
-        fields["reminded_at"] = now
+        tell(people.holders(d), "reminder", f"{case.number} 即将到期 / due soon")
+        fields.append("reminded_at")
         done["reminded"] += 1
     if d.due_at <= now:
-        if d.reminded_at is None and "reminded_at" not in fields:
-            fields["reminded_at"] = now  # too late for a reminder: the 催办 says it all
+        if d.reminded_at is None:
+            fields.append("reminded_at")  # too late for a reminder: the 催办 says it all
         if d.urged_at is None:
-            _notify(_holders(d), kind="urge", deadline=d, title=f"{case.number} 已超期，请尽快办理 / overdue")
-            _notify(
-                _supervisors(d), kind="supervision", deadline=d, title=f"{case.number} 超期督办 / overdue: supervise"
-            )
-            fields["urged_at"] = now
-            fields["supervised_at"] = now
+            tell(people.holders(d), "urge", f"{case.number} 已超期，请尽快办理 / overdue")
+            tell(people.supervisors(d), "supervision", f"{case.number} 超期督办 / overdue: supervise")
+            fields += ["urged_at", "supervised_at"]
             done["urged"] += 1
             done["supervised"] += 1
-    if d.work_order_id is None and d.escalated_at is None and d.escalate_at <= now:
-        fields["escalated_at"] = now
-        if _escalate(d):
-            done["escalated"] += 1
-    if fields:
-        StepDeadline.objects.filter(pk=d.pk).update(**fields)
+    return tuple(fields)
 
 
 def _escalate(d) -> bool:
@@ -286,6 +312,7 @@ def _escalate(d) -> bool:
     from .workflow import TRANSITIONS
 
     case = d.case
+    case.refresh_from_db()  # an earlier row of the batch may have escalated it already
     if case.state not in TRANSITIONS["escalate"].sources or case.level <= 1 or case.level != d.level:
         return False
     services.case_transition(

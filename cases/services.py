@@ -341,21 +341,12 @@ def case_transition(
 
 def _notify_holders(case: Case, *, actor: Any, message: str) -> int:
     """督办: tell whoever holds the case now (its open work orders' departments, else the holder's dispatchers)."""
-    from notifications.services import notify
+    from notifications.services import Notice, notify_many
 
     from .deadlines import holders_of
 
-    sent = 0
-    for user in holders_of(case):
-        if notify(
-            recipient=user,
-            kind="supervision",
-            title=_("Supervision: %(number)s") % {"number": case.number},
-            body=message,
-            case=case,
-        ):
-            sent += 1
-    return sent
+    title = _("Supervision: %(number)s") % {"number": case.number}
+    return len(notify_many(Notice(u, "supervision", title, message, case) for u in holders_of(case)))
 
 
 def _clocks_after_transition(case: Case, action: str, from_state: str, work_order_ids: list[int]) -> None:

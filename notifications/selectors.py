@@ -144,6 +144,28 @@ def delivery_channels(*, user: Any) -> list[str]:
     ]
 
 
+def delivery_channels_of(*, users: list[Any]) -> dict[int, list[str]]:
+    """``delivery_channels`` for many users at once: user id → channel codes, one query for all their choices."""
+    registry = channel_registry.registry()
+    if not users or not registry:
+        return {}
+    defaults = set(getattr(settings, "NOTIFY_DEFAULT_CHANNELS", []))
+    own: dict[int, dict[str, bool]] = {}
+    rows = ChannelPreference.objects.filter(user_id__in=[u.pk for u in users]).values_list(
+        "user_id", "channel", "enabled"
+    )
+    for user_id, code, enabled in rows:
+        own.setdefault(user_id, {})[code] = enabled
+    available = {code: channel for code, channel in registry.items() if channel.is_available()}
+    result: dict[int, list[str]] = {}
+    for user in users:
+        chosen = own.get(user.pk, {})
+        result[user.pk] = [
+            code for code, channel in available.items() if chosen.get(code, code in defaults) and channel.accepts(user)
+        ]
+    return result
+
+
 @dataclass(frozen=True)
 class ChannelOption:
     code: str

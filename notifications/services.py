@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
@@ -19,6 +20,7 @@ from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -58,6 +60,18 @@ def _setting(name: str, default: Any) -> Any:
 # --- notify -------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Notice:
+    """One notice to write with ``notify_many``: the arguments of ``notify``."""
+
+    recipient: User
+    kind: str
+    title: str
+    body: str = ""
+    case: Case | None = None
+    dedup_key: str | None = None
+
+
 def notify(
     *,
     recipient: User,
@@ -74,36 +88,100 @@ def notify(
     returns None and queues nothing. When one event notifies several people, put the recipient in the key.
     Deliveries are enqueued on commit, so a rolled-back change sends nothing.
     """
-    if kind not in Kind.values:
-        raise ValueError(f"unknown notification kind {kind!r}")
-    if recipient is None or not getattr(recipient, "pk", None):
-        raise ValueError("a notification needs a saved recipient")
-    title = " ".join((title or "").split())[:200]
-    if not title:
-        raise ValueError("a notification needs a title")
-    fields = {"recipient": recipient, "kind": kind, "title": title, "body": body or "", "case": case}
+    written = notify_many([Notice(recipient, kind, title, body, case, dedup_key)])
+    return written[0] if written else None
+
+
+def notify_many(notices: Iterable[Notice]) -> list[Notification]:
+    """``notify`` for many notices at once, in a fixed number of queries whatever their number (the sweep
+    writes a batch's notices with one call). Returns the notices written; those whose ``dedup_key`` was already
+    taken, by an earlier call or by a concurrent one, are left out, and nothing is queued for them."""
+    rows = _validated(notices)
+    if not rows:
+        return []
     with transaction.atomic():
-        if dedup_key:
-            notification, created = Notification.objects.get_or_create(dedup_key=dedup_key[:200], defaults=fields)
-            if not created:
-                return None
-        else:
-            notification = Notification.objects.create(**fields)
-        codes = selectors.delivery_channels(user=recipient) if recipient.is_active else []
-        if codes:
-            due = timezone.now() + timedelta(seconds=_setting("NOTIFY_REQUEUE_AFTER", 120))
-            deliveries = Delivery.objects.bulk_create(
-                [Delivery(notification=notification, channel=code, next_attempt_at=due) for code in codes]
-            )
-            for delivery in deliveries:
-                transaction.on_commit(partial(enqueue_delivery, delivery.pk), robust=True)
-    return notification
+        written = _insert_new(rows)
+        deliveries = _deliveries_for(written)
+    if deliveries:
+        transaction.on_commit(partial(enqueue_deliveries, [d.pk for d in deliveries]), robust=True)
+    return written
+
+
+def _validated(notices: Iterable[Notice]) -> list[Notification]:
+    rows: list[Notification] = []
+    keys: set[str] = set()
+    for n in notices:
+        if n.kind not in Kind.values:
+            raise ValueError(f"unknown notification kind {n.kind!r}")
+        if n.recipient is None or not getattr(n.recipient, "pk", None):
+            raise ValueError("a notification needs a saved recipient")
+        title = " ".join((n.title or "").split())[:200]
+        if not title:
+            raise ValueError("a notification needs a title")
+        key = n.dedup_key[:200] if n.dedup_key else None
+        if key is not None:
+            if key in keys:
+                continue  # the same event twice in one call
+            keys.add(key)
+        row = Notification(recipient=n.recipient, kind=n.kind, title=title, body=n.body or "", case=n.case)
+        row.dedup_key = key
+        rows.append(row)
+    return rows
+
+
+def _insert_new(rows: list[Notification]) -> list[Notification]:
+    """Insert the rows; a row whose key exists is skipped by the database (``ON CONFLICT DO NOTHING``), which
+    answers with the ids of the rows it did insert (``RETURNING``), so a notice another transaction wrote first
+    is never taken for ours. This is the insert ``bulk_create`` runs, asked to return what it wrote."""
+    keyed = [r for r in rows if r.dedup_key]
+    plain = [r for r in rows if not r.dedup_key]
+    written = Notification.objects.bulk_create(plain) if plain else []
+    if keyed:
+        by_key = {r.dedup_key: r for r in keyed}
+        opts = Notification._meta
+        fields = [f for f in opts.concrete_fields if not f.primary_key]
+        returning = [opts.pk, opts.get_field("dedup_key")]
+        for start in range(0, len(keyed), 1000):
+            chunk = keyed[start : start + 1000]
+            for pk, key in Notification.objects._insert(
+                chunk, fields=fields, returning_fields=returning, on_conflict=OnConflict.IGNORE
+            ):
+                row = by_key[key]
+                row.pk = pk
+                row._state.adding = False
+                written.append(row)
+    return written
+
+
+def _deliveries_for(written: list[Notification]) -> list[Delivery]:
+    """One pending delivery per notice and channel its recipient gets (one query for everyone's choices)."""
+    recipients = {n.recipient_id: n.recipient for n in written}
+    channels = selectors.delivery_channels_of(users=list(recipients.values()))
+    due = timezone.now() + timedelta(seconds=_setting("NOTIFY_REQUEUE_AFTER", 120))
+    wanted = [
+        Delivery(notification=n, channel=code, next_attempt_at=due)
+        for n in written
+        if n.recipient.is_active
+        for code in channels.get(n.recipient_id, ())
+    ]
+    return Delivery.objects.bulk_create(wanted, batch_size=1000) if wanted else []
 
 
 # After a failed publish, skip publishing for a few seconds: a sweep that commits a thousand deliveries while the
 # broker is down should not wait on a thousand connection attempts. The periodic retry catches them up.
 BROKER_BACKOFF_SECONDS = 5.0
 _broker_down_until = 0.0
+
+
+def enqueue_deliveries(delivery_ids: list[int]) -> int:
+    """Hand deliveries to the workers (on commit of the change that wrote them); returns how many were
+    published. Stops at the first broker error: the rest stay due and the periodic retry enqueues them."""
+    published = 0
+    for delivery_id in delivery_ids:
+        if not enqueue_delivery(delivery_id):
+            break
+        published += 1
+    return published
 
 
 def enqueue_delivery(delivery_id: int) -> bool:
@@ -291,6 +369,6 @@ def deliveries_requeue_due(*, limit: int = 500) -> list[int]:
         )
         if due:
             Delivery.objects.filter(pk__in=due).update(next_attempt_at=later)
-        for pk in due:
-            transaction.on_commit(partial(enqueue_delivery, pk), robust=True)
+        if due:
+            transaction.on_commit(partial(enqueue_deliveries, due), robust=True)
     return due

@@ -73,6 +73,7 @@ def test_reminder_urge_supervision_and_escalation_each_happen_once(cast, categor
         "urged": 0,
         "supervised": 0,
         "escalated": 0,
+        "notices": 0,
     }
 
     first = deadlines.sweep(now=d.yellow_at)
@@ -179,3 +180,33 @@ def test_supervision_page_and_notice(cast, category):
     event = case.events.get(transition="supervise")
     assert event.data["notified"] >= 1 and event.comment == "请今天内受理"
     assert notifications_of(cast.dispatcher, "supervision").filter(body="请今天内受理").exists()
+
+
+def test_the_sweep_looks_people_up_once_per_batch(cast, category, django_assert_max_num_queries):
+    """A batch of late steps at one street costs the same queries as one: holders and supervisors are looked up
+    once per level, and the batch's notices are written with one insert."""
+    cases = [called(cast, category) for _ in range(12)]
+    due = max(StepDeadline.objects.filter(case__in=cases).values_list("due_at", flat=True))
+    with django_assert_max_num_queries(16) as captured:
+        result = deadlines.sweep(now=due)
+    assert result["urged"] == 12 and result["notices"] == 24  # the dispatcher and the district supervisor, each
+    assert notifications_of(cast.dispatcher, "urge").count() == 12
+    assert notifications_of(cast.supervisor, "supervision").count() == 12
+    inserts = [q for q in captured.captured_queries if q["sql"].startswith('INSERT INTO "notifications_notification"')]
+    assert len(inserts) == 1
+
+
+def test_a_level_is_told_through_at_most_the_configured_number_of_people(cast, category, monkeypatch):
+    from notifications.models import Notification
+    from tests.factories import UserFactory, grant_role
+
+    extra = [UserFactory() for _ in range(4)]
+    for user in extra:
+        grant_role(user, "street_dispatcher", cast.city.s11, actor=cast.city.actor)
+    monkeypatch.setattr(deadlines, "NOTIFY_MAX", 3)
+    case = called(cast, category)
+    d = StepDeadline.objects.get(case=case, step="accept")
+    deadlines.sweep(now=d.due_at)
+    told = Notification.objects.filter(kind="urge", case=case).values_list("recipient_id", flat=True)
+    everyone = sorted([cast.dispatcher.pk, *(u.pk for u in extra)])
+    assert sorted(told) == everyone[:3]  # the first granted, in a stable order

@@ -191,3 +191,49 @@ def test_the_unread_count_uses_the_partial_index(alice):
         qs = Notification.objects.filter(recipient=alice, read_at__isnull=True)[:100]
         plan = qs.explain()
     assert "notification_unread_idx" in plan
+
+
+def test_notify_many_writes_a_batch_in_a_fixed_number_of_queries(
+    alice, case, django_assert_max_num_queries, django_capture_on_commit_callbacks, enqueued
+):
+    people = [UserFactory(email=f"p{i}@example.org") for i in range(30)]
+    ChannelPreference.objects.create(user=people[0], channel="email", enabled=False)
+    notices = [
+        services.Notice(p, "urge", f"Overdue {i}", case=case, dedup_key=f"urge:77:{p.pk}") for i, p in enumerate(people)
+    ]
+    # A savepoint, the notices' insert, everyone's channel choices, the deliveries' insert.
+    with django_capture_on_commit_callbacks(execute=True) as callbacks, django_assert_max_num_queries(6):
+        written = services.notify_many(notices)
+    assert len(written) == 30 and all(n.pk for n in written)
+    assert Delivery.objects.count() == 29  # people[0] turned e-mail off
+    assert len(callbacks) == 1 and sorted(enqueued) == sorted(Delivery.objects.values_list("pk", flat=True))
+
+    # The same events again, plus one new: only the new one is written and queued.
+    enqueued.clear()
+    again = [*notices, services.Notice(alice, "urge", "Overdue", case=case, dedup_key=f"urge:77:{alice.pk}")]
+    with django_capture_on_commit_callbacks(execute=True):
+        written = services.notify_many(again)
+    assert [n.recipient for n in written] == [alice]
+    assert Notification.objects.count() == 31 and len(enqueued) == 1
+
+
+def test_notify_many_checks_every_notice_before_writing_any(alice):
+    with pytest.raises(ValueError, match="kind"):
+        services.notify_many([services.Notice(alice, "urge", "fine"), services.Notice(alice, "shout", "not a kind")])
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_notify_many_racing_on_the_same_keys_writes_each_once(db):
+    people = [UserFactory(username=f"racer{i}", email="") for i in range(20)]
+
+    def sweep(i):
+        with transaction.atomic():
+            batch = [services.Notice(p, "urge", "late", dedup_key=f"urge:race:{p.pk}") for p in people]
+            return len(services.notify_many(batch))
+
+    results = run_in_threads(4, sweep)
+    assert not [r for r in results if isinstance(r, Exception)], results
+    assert sum(results) == 20  # each notice claimed by exactly one of the racing batches
+    assert Notification.objects.count() == 20
