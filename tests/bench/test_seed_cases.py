@@ -11,7 +11,7 @@ from django.utils import timezone
 from bench.management.commands.seed_cases import day_counts
 from bench.management.commands.seed_scale import user_prefix
 from cases import services
-from cases.models import Case, CaseEvent, CaseSequence, Category, WorkOrder
+from cases.models import Case, CaseEvent, CaseSequence, Category, StepDeadline, WorkOrder
 from cases.workflow import OPEN_STATES, TRANSITIONS, State, WorkOrderState, after_work_orders
 from grids.models import Department, Grant, Region
 
@@ -91,6 +91,36 @@ def test_dispatched_cases_have_work_orders_that_agree_with_the_state(seeded):
             assert {o.state for o in orders} == {WorkOrderState.DONE}
     signed = WorkOrder.objects.filter(case__in=cases, state=WorkOrderState.DONE).first()
     assert signed.signed_at <= signed.done_at and signed.assignee.departments.filter(pk=signed.department_id).exists()
+
+
+def test_open_cases_carry_the_step_deadlines_the_services_would_have_opened(seeded):
+    cases = city_cases(seeded)
+    expected = {
+        State.CALLED: {"accept"},
+        State.ESCALATED: {"accept"},
+        State.ACCEPTED: {"dispatch"},
+        State.PENDING_VERIFICATION: {"verify"},
+        State.REPORTED: set(),
+        State.VERIFIED: set(),
+    }
+    now = timezone.now()
+    for case in cases.exclude(state__in=[State.CLOSED, State.CANCELLED]).prefetch_related("deadlines", "work_orders"):
+        open_steps = [d for d in case.deadlines.all() if d.closed_at is None]
+        steps = {d.step for d in open_steps}
+        if case.state in expected:
+            assert steps == expected[case.state], (case.number, case.state, steps)
+        else:  # dispatched / in progress: one clock per live work order, sign or complete by its state
+            live = {o.pk: o.state for o in case.work_orders.all() if o.state in ("assigned", "signed")}
+            assert {d.work_order_id: d.step for d in open_steps} == {
+                pk: "sign" if state == "assigned" else "complete" for pk, state in live.items()
+            }
+        for d in open_steps:
+            assert d.started_at < d.yellow_at < d.due_at <= d.escalate_at
+            assert (d.urged_at is not None) == (d.due_at <= now)  # the backlog is not news to the first sweep
+        first = min((d.due_at for d in open_steps), default=None)
+        assert case.due_at == first
+    assert StepDeadline.objects.filter(case__in=cases, closed_at__isnull=True, due_at__gt=now).exists()
+    assert StepDeadline.objects.filter(case__in=cases, step="complete", closed_at__isnull=False).exists()
 
 
 def test_departments_per_district_and_street_with_members(seeded):

@@ -31,7 +31,8 @@ from django.utils import timezone
 
 from bench.management.commands.bench_access import write_seed_section
 from bench.management.commands.seed_scale import phase, user_prefix
-from cases.models import Case, CaseEvent, CaseSequence, Category, Source, Urgency, WorkOrder
+from cases import deadlines
+from cases.models import Case, CaseEvent, CaseSequence, Category, Source, StepDeadline, Urgency, WorkOrder
 from cases.workflow import TRANSITIONS, State, WorkOrderState, after_work_orders
 from grids import services as grid_services
 from grids.codes import Level
@@ -70,6 +71,8 @@ ESCALATED_SHARE = 0.04  # escalated to the district before being accepted
 REWORK_SHARE = 0.06  # verification failed once
 EVALUATED_SHARE = 0.4  # residents called back after closing
 SOURCES = {Source.PATROL: 60, Source.HOTLINE: 20, Source.VISIT: 8, Source.WALK_IN: 7, Source.OPEN311: 5}
+RECENT_DAYS = 31  # closed `complete` clocks are written for work orders of these last days (on-time rates)
+EVALUATE_OPEN_DAYS = 2  # a closed case's 回访 stays open this long
 SATISFACTION = {"satisfied": 80, "basically": 15, "unsatisfied": 5}
 HOUR_WEIGHTS = [1, 1, 1, 1, 1, 2, 4, 8, 14, 16, 16, 14, 8, 10, 14, 16, 14, 12, 8, 6, 4, 3, 2, 1]
 # Delay before each step, in hours (uniform between the bounds).
@@ -271,6 +274,104 @@ class Tally:
     states: Counter = field(default_factory=Counter)
 
 
+class Clocks:
+    """The step deadlines of one generated case, opened and closed as ``cases.services`` would.
+
+    Written: every step still open (with the markers the sweep would have set for what already fell due, so the
+    first real sweep does not act on a year of backlog at once), and the ``complete`` step of work orders of the
+    last ``RECENT_DAYS`` days (the supervision board's on-time rate reads them). Older closed steps are left out:
+    their clocks would not change any page.
+    """
+
+    def __init__(self, generator: Generator, category: Category, urgency: str) -> None:
+        self.g, self.category, self.urgency = generator, category, urgency
+        self.limits = category.time_limits.get(urgency) or {}
+        self.grace = 3600 * float(category.escalation_grace_hours or 0)
+        self.open_: dict[tuple[str, int | None], tuple[float, int, float | None]] = {}
+        self.closed: list[tuple[str, int | None, float, int, float | None, float]] = []
+
+    def open(self, step: str, at: float, level: int, order: Order | None = None, due: float | None = None) -> None:
+        self.open_[(step, order.id if order else None)] = (at, level, due)
+
+    def close(self, step: str, at: float, order: Order | None = None) -> None:
+        key = (step, order.id if order else None)
+        if key in self.open_:
+            start, level, due = self.open_.pop(key)
+            if step == "complete" and self.g.now - at < RECENT_DAYS * 86400:
+                self.closed.append((step, key[1], start, level, due, at))
+
+    def close_all(self, at: float) -> None:
+        for step, order_id in list(self.open_):
+            self.open_.pop((step, order_id))
+
+    def after(self, step: str, at: float, level: int, orders: list[Order], redo: list | None) -> None:
+        """What a case transition does to the clocks (``cases.services._clocks_after_transition``)."""
+        if step in ("return", "cancel") or (step == "verify_failed" and not redo):
+            self.close_all(at)
+        elif step == "escalate":
+            for s in ("accept", "dispatch", "verify"):
+                self.close(s, at)
+            self.open("accept", at, level)
+        elif step in ("call_street", "accept", "settle", "close", "dispatch", "evaluate", "verify_ok"):
+            closes = {"accept": "accept", "dispatch": "dispatch", "verify_ok": "verify", "evaluate": "evaluate"}
+            if step in closes:
+                self.close(closes[step], at)
+            opens = {"call_street": "accept", "accept": "dispatch", "settle": "verify", "close": "evaluate"}
+            if step in opens:
+                self.open(opens[step], at, level)
+            if step == "dispatch":
+                for o in orders:
+                    self.open("sign", at, level, o)
+        elif step == "verify_failed":
+            self.close("verify", at)
+            for o in orders:
+                if o.state == WorkOrderState.SIGNED:
+                    self.open("complete", at, level, o)
+
+    def write(self, case_id: int, *, open_case: bool) -> tuple[datetime | None, datetime | None]:
+        """Add the rows; return the case's (due_at, yellow_at): its earliest open deadline."""
+        now = self.g.now
+        first: tuple[datetime, datetime] | None = None
+        for (step, order_id), (start, level, due) in self.open_.items():
+            if not open_case and (step != "evaluate" or now - start > EVALUATE_OPEN_DAYS * 86400):
+                continue  # a closed case's 回访 of long ago: taken as done without a record
+            row = self._row(case_id, order_id, step, level, start, due, None)
+            if first is None or row[0] < first[0]:
+                first = row
+        for step, order_id, start, level, due, closed in self.closed:
+            self._row(case_id, order_id, step, level, start, due, closed)
+        return first if first else (None, None)
+
+    def _row(self, case_id, order_id, step, level, start, due, closed) -> tuple[datetime, datetime]:
+        started = datetime.fromtimestamp(start, UTC)
+        hours = float(self.limits.get(step) or 8)
+        due_at, yellow_at = deadlines.compute_due(start=started, hours=hours, urgency=self.urgency)
+        if due is not None:  # a deadline the dispatcher set (a work order's 办结时限)
+            due_at = datetime.fromtimestamp(due, UTC)
+            yellow_at = started + (due_at - started) * deadlines.YELLOW_FRACTION
+        escalate_at = due_at + timedelta(seconds=self.grace)
+        now = datetime.fromtimestamp(self.g.now, UTC)
+        passed = lambda t: t if closed is None and t <= now else None  # noqa: E731 - the sweep has seen it
+        urged = passed(due_at)
+        self.g.deadlines.add(
+            case_id,
+            order_id,
+            step,
+            level,
+            hours,
+            started,
+            yellow_at,
+            due_at,
+            escalate_at,
+            datetime.fromtimestamp(closed, UTC) if closed is not None else None,
+            passed(yellow_at),
+            urged,
+            urged,
+            passed(escalate_at) if order_id is None else None,
+        )
+        return due_at, yellow_at
+
+
 class Generator:
     """Plays cases through the workflow in memory and collects their rows."""
 
@@ -311,6 +412,8 @@ class Generator:
                 "created_at",
                 "updated_at",
                 "closed_at",
+                "due_at",
+                "yellow_at",
             ],
         )
         self.orders = Rows(
@@ -329,6 +432,25 @@ class Generator:
                 "created_at",
                 "signed_at",
                 "done_at",
+            ],
+        )
+        self.deadlines = Rows(
+            StepDeadline,
+            [
+                "case_id",
+                "work_order_id",
+                "step",
+                "level",
+                "hours",
+                "started_at",
+                "yellow_at",
+                "due_at",
+                "escalate_at",
+                "closed_at",
+                "reminded_at",
+                "urged_at",
+                "supervised_at",
+                "escalated_at",
             ],
         )
         self.events = Rows(
@@ -417,6 +539,7 @@ class Generator:
         state, level, rework, satisfaction, closed = "", Level.COMMUNITY, 0, "", None
         orders: list[Order] = []
         events = self.events
+        clocks = Clocks(self, category, urgency)
 
         def event(at: float, transition: str, before: str, actor: int | None, comment: str, data: dict | None, wo=None):
             events.add(
@@ -444,9 +567,14 @@ class Generator:
                 if step == "sign":
                     order.state, order.signed = WorkOrderState.SIGNED, at
                     order.assignee = pick(order.dept.members) if order.dept.members else None
+                    clocks.close("sign", at, order)
+                    clocks.open("complete", at, level, order, due=order.due)
                 else:
                     order.state, order.done, order.result = WorkOrderState.DONE, at, "已到现场处置完毕，附处置后照片。"
+                    clocks.close("complete", at, order)
                 state = after_work_orders([o.state for o in orders]) or state
+                if state == State.PENDING_VERIFICATION and before != state:
+                    clocks.open("verify", at, level)
                 data = {"department": order.dept.name, "wo_from": before_wo, "wo_to": order.state}
                 event(at, f"wo_{step}", before, order.assignee, "", data, order.id)
                 continue
@@ -496,6 +624,7 @@ class Generator:
                 for o in orders:
                     if o.state in (WorkOrderState.ASSIGNED, WorkOrderState.SIGNED):
                         o.state = WorkOrderState.CANCELLED
+            clocks.after(step, at, level, orders, redo=extra.get("rework"))
             event(at, step, before, actor, comment, {**extra, "work_orders": ids} if extra or ids else None)
         if state != target:
             raise CommandError(f"Generated story {steps} ends in {state}, not {target}.")
@@ -527,6 +656,7 @@ class Generator:
             when(t0),
             when(times[-1]),
             when(closed),
+            *clocks.write(case_id, open_case=state not in (State.CLOSED, State.CANCELLED)),
         )
         for o in orders:
             self.orders.add(
@@ -559,7 +689,7 @@ class Generator:
             seq, next_seq[key] = next_seq[key], next_seq[key] + 1
             self.case(place, t0, f"{place.prefix}-{day:%Y%m%d}-{seq:04d}", forced.get(offset + i))
         # Cases first, then work orders, then events: each refers only to rows already written.
-        return [(rows, rows.take()) for rows in (self.cases, self.orders, self.events)]
+        return [(rows, rows.take()) for rows in (self.cases, self.orders, self.deadlines, self.events)]
 
 
 Batch = list[tuple[Rows, list[tuple]]]
