@@ -183,6 +183,10 @@ GOVGRID_STRIP_PHOTO_LOCATION = env.bool("GOVGRID_STRIP_PHOTO_LOCATION", default=
 # holidays (for China with the weekend days made working days, 调休) seed the calendar table.
 GOVGRID_WORKDAY_HOURS = env.str("GOVGRID_WORKDAY_HOURS", default="09:00-12:00,13:30-17:30")
 GOVGRID_WORKDAY_COUNTRY = env.str("GOVGRID_WORKDAY_COUNTRY", default="CN")
+# Deadlines (cases/deadlines.py): a step turns yellow when this share of its time is used; a reminder, 催办 or
+# 督办 goes to at most this many people per level (the first granted there).
+GOVGRID_YELLOW_FRACTION = env.float("GOVGRID_YELLOW_FRACTION", default=0.75)
+GOVGRID_DEADLINE_NOTIFY_MAX = env.int("GOVGRID_DEADLINE_NOTIFY_MAX", default=10)
 
 # Map tiles: any XYZ tile server reachable from the intranet; boundaries draw without one.
 GOVGRID_TILE_URL = env.str("GOVGRID_TILE_URL", default="")

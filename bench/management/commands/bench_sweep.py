@@ -1,0 +1,209 @@
+"""How long the deadline sweep takes when a great many steps fall due at once, with one worker and with two.
+
+The steps are real ``StepDeadline`` rows on the open cases of a ``seed_cases`` city: copies of the city's open
+steps (accept, dispatch, sign, complete, verify at their own levels and departments), as many as asked, all
+falling due at the same minute. Each run calls ``cases.deadlines.sweep`` in one process, or in two processes at
+once (two Celery workers taking consecutive beat ticks do the same: ``SKIP LOCKED`` shares the rows between
+them), and reports the wall time, steps per second, notices written and database queries per step. The rows
+and notices the run adds are deleted afterwards.
+
+By default the grace before escalation has not run out, so a run measures what every late step costs: the 催办
+to the holder and the 督办 to the level above. ``--escalate`` lets the grace run out too, so case-level steps
+also escalate their case through the workflow service; that changes the generated cases for good (a new level
+and an immutable timeline event), so it is off unless asked.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, connections, transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from bench.management.commands.bench_access import database_label, write_section
+from cases import deadlines
+from cases.models import StepDeadline
+from grids.models import Region
+from notifications.models import Delivery, Notification
+
+SECTION = "bench_sweep"
+
+
+def _worker(now_iso: str, batch: int, results: Any) -> None:
+    """One sweep process: a fresh connection, the sweep, its figures on the queue."""
+    from django.utils.dateparse import parse_datetime
+
+    connections.close_all()  # never share the parent's socket
+    queries = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    started = time.perf_counter()
+    try:
+        with connection.execute_wrapper(count):
+            done = deadlines.sweep(now=parse_datetime(now_iso), batch=batch)
+        results.put({"done": done, "queries": queries, "seconds": time.perf_counter() - started})
+    except BaseException as exc:  # noqa: BLE001 - reported by the parent
+        results.put({"error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        connections.close_all()
+
+
+class Command(BaseCommand):
+    help = "Measure the deadline sweep: --steps steps falling due at once, with one and with two sweep processes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--steps", type=int, default=100_000)
+        parser.add_argument("--workers", default="1,2", help="comma-separated process counts, e.g. 1,2")
+        parser.add_argument("--city-code", default="529900")
+        parser.add_argument("--batch", type=int, default=500, help="rows per sweep transaction")
+        parser.add_argument("--escalate", action="store_true", help="let the grace run out too (changes cases)")
+        parser.add_argument("--output", type=Path, help="write the figures into this Markdown file")
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if connection.vendor != "postgresql":
+            raise CommandError("The sweep benchmark needs PostgreSQL (SKIP LOCKED, several processes).")
+        try:
+            workers = [int(w) for w in str(opts["workers"]).split(",") if w.strip()]
+        except ValueError:
+            raise CommandError("--workers takes numbers separated by commas, e.g. 1,2") from None
+        if not workers or min(workers) < 1 or opts["steps"] < 1:
+            raise CommandError("--steps and every --workers figure must be at least 1.")
+        city = Region.objects.filter(code=opts["city_code"], depth=1).first()
+        if city is None:
+            raise CommandError(f"No city {opts['city_code']}: run seed_scale and seed_cases first.")
+        patterns = self.patterns(city)
+        if not patterns:
+            raise CommandError(f"City {city.code} has no open steps: run seed_cases first.")
+
+        rows = []
+        for n in workers:
+            self.stdout.write(f"{opts['steps']} steps due at once, {n} sweep process(es)…")
+            row = self.run(patterns, opts["steps"], n, opts["batch"], opts["escalate"])
+            rows.append(row)
+            self.stdout.write(
+                f"  {row['seconds']:.1f} s, {row['rate']:.0f} steps/s, {row['notices']} notices "
+                f"({row['notices_per_step']:.1f} per step), {row['queries_per_step']:.2f} queries per step"
+            )
+        if opts["output"]:
+            self.record(opts["output"], opts, rows)
+            self.stdout.write(f"Wrote the {SECTION} section of {opts['output']}.")
+
+    # --- the rows ---------------------------------------------------------------------------------------------
+
+    @staticmethod
+    def patterns(city: Region) -> list[tuple[int, int | None, str, int, float]]:
+        """(case, work order, step, level, hours) of the city's open steps, in a stable order."""
+        return list(
+            StepDeadline.objects.filter(
+                closed_at__isnull=True, paused_since__isnull=True, case__region__path__startswith=city.path
+            )
+            .exclude(step="evaluate")
+            .order_by("id")
+            .values_list("case_id", "work_order_id", "step", "level", "hours")
+        )
+
+    def make_due(self, patterns: list, steps: int, now, escalate: bool) -> int:
+        """Insert ``steps`` rows falling due at ``now``; returns the id below which they do not reach."""
+        floor = (StepDeadline.objects.aggregate(m=Max("id"))["m"] or 0) + 1
+        due = now - timedelta(minutes=1)
+        escalate_at = due if escalate else now + timedelta(days=30)
+        fresh = [
+            StepDeadline(
+                case_id=case_id,
+                work_order_id=order_id,
+                step=step,
+                level=level,
+                hours=hours,
+                started_at=now - timedelta(hours=8),
+                yellow_at=now - timedelta(hours=2),
+                due_at=due,
+                escalate_at=escalate_at,
+            )
+            for i in range(steps)
+            for case_id, order_id, step, level, hours in [patterns[i % len(patterns)]]
+        ]
+        StepDeadline.objects.bulk_create(fresh, batch_size=5000)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE cases_stepdeadline")
+        return floor
+
+    @staticmethod
+    def clean(deadline_floor: int, notice_floor: int) -> None:
+        with transaction.atomic():
+            Delivery.objects.filter(notification_id__gte=notice_floor).delete()
+            Notification.objects.filter(id__gte=notice_floor).delete()
+            StepDeadline.objects.filter(id__gte=deadline_floor).delete()
+
+    # --- one run ----------------------------------------------------------------------------------------------
+
+    def run(self, patterns: list, steps: int, workers: int, batch: int, escalate: bool) -> dict[str, Any]:
+        now = timezone.now()
+        notice_floor = (Notification.objects.aggregate(m=Max("id"))["m"] or 0) + 1
+        deadline_floor = self.make_due(patterns, steps, now, escalate)
+        try:
+            connections.close_all()
+            ctx = multiprocessing.get_context("fork")
+            results = ctx.Queue()
+            procs = [ctx.Process(target=_worker, args=(now.isoformat(), batch, results)) for _ in range(workers)]
+            started = time.perf_counter()
+            for p in procs:
+                p.start()
+            outcomes = [results.get() for _ in procs]
+            seconds = time.perf_counter() - started
+            for p in procs:
+                p.join()
+            errors = [o["error"] for o in outcomes if "error" in o]
+            if errors:
+                raise CommandError("A sweep process failed: " + "; ".join(errors))
+            left = StepDeadline.objects.filter(id__gte=deadline_floor, urged_at__isnull=True).count()
+            if left:
+                raise CommandError(f"{left} steps were not urged: the sweep stopped early.")
+            written = Notification.objects.filter(id__gte=notice_floor).count()
+            keys = Notification.objects.filter(id__gte=notice_floor).values("dedup_key").distinct().count()
+            if written != keys:
+                raise CommandError(f"{written - keys} notices were written twice.")
+            done = [o["done"] for o in outcomes]
+            queries = sum(o["queries"] for o in outcomes)
+            return {
+                "steps": steps,
+                "workers": workers,
+                "seconds": seconds,
+                "rate": steps / seconds,
+                "notices": written,
+                "notices_per_step": written / steps,
+                "queries": queries,
+                "queries_per_step": queries / steps,
+                "escalated": sum(d["escalated"] for d in done),
+                "shares": [d["urged"] for d in done],
+            }
+        finally:
+            self.clean(deadline_floor, notice_floor)
+
+    def record(self, path: Path, opts: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+        command = (
+            f"python manage.py bench_sweep --steps {opts['steps']} --workers {opts['workers']} "
+            f"--city-code {opts['city_code']} --batch {opts['batch']}" + (" --escalate" if opts["escalate"] else "")
+        )
+        table = "\n".join(
+            f"| {r['workers']} | {r['steps']:,} | {r['seconds']:.1f} | {r['rate']:,.0f} | {r['notices']:,} "
+            f"({r['notices_per_step']:.1f}) | {r['queries_per_step']:.2f} | {r['escalated']:,} | "
+            f"{' / '.join(f'{s:,}' for s in r['shares'])} |"
+            for r in rows
+        )
+        body = (
+            f"Measured {timezone.localtime():%Y-%m-%d %H:%M %Z} on {database_label()}: `{command}`\n\n"
+            "| sweep processes | steps due | seconds | steps/s | notices (per step) | queries per step "
+            "| escalated | steps per process |\n|---:|---:|---:|---:|---:|---:|---:|---|\n"
+            f"{table}\n"
+        )
+        write_section(path, SECTION, body)
