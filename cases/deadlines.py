@@ -147,7 +147,7 @@ def _refresh_case_due(case) -> None:
 NOTIFY_MAX = getattr(settings, "GOVGRID_DEADLINE_NOTIFY_MAX", 10)
 
 
-def _nearest(path: str, codename: str, *, stop_depth: int = 1) -> list:
+def nearest(path: str, codename: str, *, stop_depth: int = 1) -> list:
     """Active users granted ``codename`` at the node of ``path`` or, if none, at the nearest node above it
     (directly or through a team): the people who hold that level, not everyone above them."""
     from grids.models import User
@@ -186,7 +186,7 @@ class _People:
     def nearest(self, path: str, codename: str) -> list:
         key = (path, codename)
         if key not in self._levels:
-            self._levels[key] = _nearest(path, codename)
+            self._levels[key] = nearest(path, codename)
         return self._levels[key]
 
     def members(self, department) -> list:
@@ -220,7 +220,7 @@ def holders_of(case) -> list:
     members = list(User.objects.filter(is_active=True, departments__in=live).distinct()[:50])
     if members:
         return members
-    return _nearest(case.holder_path, "dispatch_case")
+    return nearest(case.holder_path, "dispatch_case")
 
 
 def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:

@@ -336,6 +336,7 @@ def case_transition(
         _clocks_after_transition(case, action, from_state, work_order_ids)
         event = _event(case, actor, action, from_state, comment, **extra, work_orders=work_order_ids)
         attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
+        _notify_new_holders(case, action=action, actor=actor, work_order_ids=work_order_ids)
         return case
 
 
@@ -347,6 +348,29 @@ def _notify_holders(case: Case, *, actor: Any, message: str) -> int:
 
     title = _("Supervision: %(number)s") % {"number": case.number}
     return len(notify_many(Notice(u, "supervision", title, message, case) for u in holders_of(case)))
+
+
+def _notify_new_holders(case: Case, *, action: str, actor: Any, work_order_ids: list[int]) -> int:
+    """Tell the people work has just come to: the departments a case is dispatched to (派单), the dispatchers of
+    the level a case is escalated to, the person it is assigned to (not the actor). Written with the change, sent
+    on commit; at most ``deadlines.NOTIFY_MAX`` people per department or level."""
+    from notifications.services import Notice, notify_many
+
+    from .deadlines import NOTIFY_MAX, nearest
+
+    notices: list[Notice] = []
+    if action in ("dispatch", "redispatch") and work_order_ids:
+        for order in WorkOrder.objects.filter(pk__in=work_order_ids).select_related("department"):
+            title = _("New work order: %(number)s") % {"number": case.number}
+            members = order.department.members.filter(is_active=True).order_by("pk")[:NOTIFY_MAX]
+            notices += [Notice(u, "assigned", title, case.title, case) for u in members]
+    elif action == "escalate":
+        title = _("Escalated to you: %(number)s") % {"number": case.number}
+        notices += [Notice(u, "escalated", title, case.title, case) for u in nearest(case.holder_path, "dispatch_case")]
+    elif action == "assign" and case.assignee_id:
+        title = _("Assigned to you: %(number)s") % {"number": case.number}
+        notices.append(Notice(case.assignee, "assigned", title, case.title, case))
+    return len(notify_many(n for n in notices if n.recipient.pk != getattr(actor, "pk", None)))
 
 
 def _clocks_after_transition(case: Case, action: str, from_state: str, work_order_ids: list[int]) -> None:
@@ -478,6 +502,16 @@ def work_order_step(
                 raise ValidationError({"assignee": _("Choose a member of %(dept)s.") % {"dept": order.department.name}})
             order.assignee = assignee
             extra["assignee"] = assignee.username
+            if assignee.pk != actor.pk:
+                from notifications.services import notify
+
+                notify(
+                    recipient=assignee,
+                    kind="assigned",
+                    title=_("Assigned to you: %(number)s") % {"number": case.number},
+                    body=case.title,
+                    case=case,
+                )
         order.save()
         case_from = case.state
         states = list(case.work_orders.exclude(state=WorkOrderState.CANCELLED).values_list("state", flat=True))
