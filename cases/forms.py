@@ -360,8 +360,39 @@ def work_order_form(action: str, *args: Any, **kwargs: Any) -> WorkOrderActionFo
 # --- queues -----------------------------------------------------------------------------------------------
 
 
-class QueueFilterForm(forms.Form):
-    """Filters of the street queue and the case list (GET)."""
+SORT_CHOICES = [("newest", _("Newest first")), ("oldest", _("Oldest first")), ("due", _("Due first"))]
+
+
+class SortForm(forms.Form):
+    """The order of a list (GET ``sort``): by report time, or earliest open deadline first (``due``).
+
+    Each list has its own default (queues oldest first, lists newest first); a missing or unknown value is it.
+    ``sorts`` leaves out orders that mean nothing on a list (no clock runs on finished work orders).
+    """
+
+    sort = forms.ChoiceField(label=_("Sort"), required=False, choices=SORT_CHOICES)
+
+    def __init__(
+        self, *args: Any, default_sort: str = "newest", sorts: tuple[str, ...] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_sort = default_sort
+        choices = [(code, label) for code, label in SORT_CHOICES if sorts is None or code in sorts]
+        self.fields["sort"].choices = choices
+        self.fields["sort"].initial = default_sort
+        valid = {code for code, _label in choices}
+        if self.is_bound and self.data.get("sort") not in valid:
+            # Show (and apply) the list's default rather than an empty select or an error.
+            self.data = self.data.copy()
+            self.data["sort"] = default_sort
+
+    def sort_code(self) -> str:
+        """The chosen order: "newest", "oldest" or "due"."""
+        return self.data["sort"] if self.is_bound else self.default_sort
+
+
+class QueueFilterForm(SortForm):
+    """Filters and order of the street queue and the case list (GET)."""
 
     q = forms.CharField(label=_("Number or title"), required=False, max_length=60)
     category = forms.TypedChoiceField(label=_("Category"), required=False, coerce=int, empty_value=None)
@@ -385,7 +416,9 @@ class QueueFilterForm(forms.Form):
         self.fields["state"].choices = [("", _("Any")), *[(s, State(s).label) for s in states]]
 
     def filters(self) -> dict[str, Any]:
-        return self.cleaned_data if self.is_valid() else {}
+        if not self.is_valid():
+            return {}
+        return {k: v for k, v in self.cleaned_data.items() if k != "sort"}
 
 
 class BulkForm(forms.Form):

@@ -185,6 +185,13 @@ class Case(models.Model):
             models.Index(fields=["region", "state", "-created_at"], name="case_region_state_idx"),
             models.Index(fields=["state", "level", "-created_at"], name="case_queue_idx"),
             models.Index(fields=["reporter", "-created_at"], name="case_reporter_idx"),
+            # Lists sorted "due first" (nulls last, then id): only open cases, so that the cases without a
+            # deadline, nearly all closed ones, are not in the way of a queue's rows.
+            models.Index(
+                fields=["due_at", "id"],
+                name="case_open_due_idx",
+                condition=~Q(state__in=[State.CLOSED, State.CANCELLED]),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -384,6 +391,12 @@ class StepDeadline(models.Model):
         indexes = [
             models.Index(fields=["yellow_at"], name="deadline_open_yellow_idx", condition=Q(closed_at__isnull=True)),
             models.Index(fields=["due_at"], name="deadline_open_due_idx", condition=Q(closed_at__isnull=True)),
+            # A work order's open step (the inbox's lights and "due first" order, the supervision board).
+            models.Index(
+                fields=["work_order", "due_at", "id"],
+                name="deadline_open_work_order_idx",
+                condition=Q(closed_at__isnull=True, work_order__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -45,6 +46,20 @@ _DEPARTMENTS_ATTR = "_govgrid_department_ids"
 
 # --- pagination -------------------------------------------------------------------------------------------
 
+# The orders a list may be read in: sort code → (key, descending). "due" puts the earliest open deadline first and
+# the rows without one last; ties on the key go by id, in the key's direction.
+SORTS: dict[str, tuple[str, bool]] = {
+    "newest": ("created_at", True),
+    "oldest": ("created_at", False),
+    "due": ("due_at", False),
+}
+
+
+def sort_order(sort: str, *, default: str = "newest", due_key: str = "due_at") -> tuple[str, bool]:
+    """(key, descending) for ``keyset_page`` of a sort code; an unknown code gives the list's default."""
+    key, descending = SORTS.get(sort) or SORTS[default]
+    return (due_key if key == "due_at" else key), descending
+
 
 @dataclass
 class Page:
@@ -69,42 +84,80 @@ class Page:
         return len(self.items)
 
 
-def _encode(row: Any) -> str:
-    raw = f"{row.created_at.isoformat()}|{row.pk}"
+def _order_tag(key: str, descending: bool) -> str:
+    return f"-{key}" if descending else key
+
+
+def _encode(row: Any, key: str = "created_at", descending: bool = True) -> str:
+    """base64 of "order|key value (empty when null)|pk": a cursor says which order it was made for."""
+    value = getattr(row, key)
+    raw = f"{_order_tag(key, descending)}|{value.isoformat() if value is not None else ''}|{row.pk}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> tuple[datetime, int] | None:
+def _decode(cursor: str, key: str = "created_at", descending: bool = True) -> tuple[datetime | None, int] | None:
+    """(key value or None, pk), or None for a bad cursor or one made for another order."""
+    if not cursor:
+        return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, pk = raw.split("|", 1)
-        parsed = parse_datetime(when)
-        return (parsed, int(pk)) if parsed else None
+        tag, when, pk = raw.split("|")
+        parsed = parse_datetime(when) if when else None
     except (ValueError, UnicodeDecodeError):
         return None
+    if tag != _order_tag(key, descending) or not pk.isdigit():
+        return None
+    if when and (parsed is None or parsed.tzinfo is None):
+        return None
+    return parsed, int(pk)
+
+
+def _nullable(rows: QuerySet, key: str) -> bool:
+    try:
+        return rows.model._meta.get_field(key).null
+    except FieldDoesNotExist:  # an annotation
+        return True
+
+
+def _beyond(key: str, value: datetime | None, pk: int, *, op: str, nulls_ahead: bool, nullable: bool) -> Q:
+    """Rows past (value, pk) in the direction of travel: ``op`` compares the key and the id ("gt" or "lt");
+    ``nulls_ahead`` says whether the rows without a key (always at the end of the list) lie that way."""
+    if value is None:
+        among_nulls = Q(**{f"{key}__isnull": True, f"pk__{op}": pk})
+        return among_nulls if nulls_ahead else Q(**{f"{key}__isnull": False}) | among_nulls
+    found = Q(**{f"{key}__{op}": value}) | Q(**{key: value, f"pk__{op}": pk})
+    return (found | Q(**{f"{key}__isnull": True})) if nulls_ahead and nullable else found
 
 
 def keyset_page(
-    rows: QuerySet, *, after: str = "", before: str = "", size: int = 30, newest_first: bool = True
+    rows: QuerySet,
+    *,
+    after: str = "",
+    before: str = "",
+    size: int = 30,
+    key: str = "created_at",
+    descending: bool = True,
 ) -> Page:
-    """A page of ``rows`` ordered by (created_at, id), one query of ``size + 1`` rows.
+    """A page of ``rows`` ordered by (``key``, id), one query of ``size + 1`` rows and no count.
 
-    ``after`` continues past the last row of a page, ``before`` goes back from the first; a bad cursor gives the
-    first page. The extra row only says whether there is more.
+    ``key`` is a datetime field or annotation; rows where it is null come last, in either direction. ``after``
+    continues past the last row of a page, ``before`` goes back from the first; a bad cursor, or one made for
+    another order, gives the first page. The extra row only says whether there is more.
     """
     size = max(1, min(size, 200))
-    forward = not before
-    position = _decode(after if forward else before)
-    # Walking forward in a newest-first list means going to older rows, and the other way round.
-    older = forward == newest_first
+    nullable = _nullable(rows, key)
+    position = _decode(before or after, key, descending)
+    if position and position[0] is None and not nullable:
+        position = None
+    forward = not (before and position)
+    # Going back reads the list's order reversed, so the nulls (last in the list) come first then.
+    ascending = forward != descending
+    op = "gt" if ascending else "lt"
     if position:
-        at, pk = position
-        if older:
-            rows = rows.filter(Q(created_at__lt=at) | Q(created_at=at, pk__lt=pk))
-        else:
-            rows = rows.filter(Q(created_at__gt=at) | Q(created_at=at, pk__gt=pk))
-    order = ("-created_at", "-pk") if older else ("created_at", "pk")
-    fetched = list(rows.order_by(*order)[: size + 1])
+        rows = rows.filter(_beyond(key, *position, op=op, nulls_ahead=forward, nullable=nullable))
+    nulls = ({"nulls_last": True} if forward else {"nulls_first": True}) if nullable else {}
+    by_key = F(key).asc(**nulls) if ascending else F(key).desc(**nulls)
+    fetched = list(rows.order_by(by_key, "pk" if ascending else "-pk")[: size + 1])
     more = len(fetched) > size
     items = fetched[:size]
     if not forward:
@@ -112,11 +165,11 @@ def keyset_page(
     page = Page(items=items)
     if items:
         if forward:
-            page.next_cursor = _encode(items[-1]) if more else ""
-            page.previous_cursor = _encode(items[0]) if position else ""
+            page.next_cursor = _encode(items[-1], key, descending) if more else ""
+            page.previous_cursor = _encode(items[0], key, descending) if position else ""
         else:
-            page.previous_cursor = _encode(items[0]) if more else ""
-            page.next_cursor = _encode(items[-1])
+            page.previous_cursor = _encode(items[0], key, descending) if more else ""
+            page.next_cursor = _encode(items[-1], key, descending)
     elif not forward and position:
         page.next_cursor = before
     return page
@@ -420,11 +473,22 @@ def default_grid(*, user: Any, grids: QuerySet[Region]) -> Region | None:
 # --- work orders and files --------------------------------------------------------------------------------
 
 
+def _open_deadline(column: str) -> Subquery:
+    """``column`` of the work order's earliest open step deadline (sign or complete), null when none is open."""
+    from .models import StepDeadline
+
+    rows = StepDeadline.objects.filter(work_order=OuterRef("pk"), closed_at__isnull=True).order_by("due_at", "pk")
+    return Subquery(rows.values(column)[:1])
+
+
 def department_inbox(*, user: Any, tab: str = "to_sign") -> QuerySet[WorkOrder]:
-    """Work orders of the user's departments in one state (to sign, in progress, refused, done)."""
+    """Work orders of the user's departments in one state (to sign, in progress, refused, done), each with the
+    deadline of its open step (``deadline_due_at``, ``deadline_yellow_at``; null when no step is open): the clock
+    the traffic lights and the "due first" order follow. ``WorkOrder.due_at`` is only the dispatcher's deadline."""
     state = INBOX_TABS.get(tab, WorkOrderState.ASSIGNED)
     return (
         WorkOrder.objects.filter(department_id__in=department_ids(user), state=state)
+        .annotate(deadline_due_at=_open_deadline("due_at"), deadline_yellow_at=_open_deadline("yellow_at"))
         .select_related("case", "case__region", "case__category", "case__category__parent", "department", "assignee")
         .defer("case__description", "case__parties", "case__region__boundary")
         .prefetch_related("department__members")

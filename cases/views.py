@@ -34,6 +34,7 @@ from grids.forms import apply_errors, call_service
 
 from . import calendar as business_calendar
 from . import forms, selectors, services
+from .deadlines import light_of
 from .models import CalendarDay, Case, WorkOrder
 from .workflow import TRANSITIONS, State, WorkOrderState, available_steps
 
@@ -86,6 +87,12 @@ def _next_url(request: HttpRequest, default: str) -> str:
 
 def _cursor(request: HttpRequest) -> dict[str, str]:
     return {"after": request.GET.get("after", ""), "before": request.GET.get("before", "")}
+
+
+def _sorted_page(request: HttpRequest, rows, form: forms.SortForm, *, due_key: str = "due_at") -> selectors.Page:
+    """One page of ``rows`` in the order chosen on ``form`` (the list's default when none is)."""
+    key, descending = selectors.sort_order(form.sort_code(), default=form.default_sort, due_key=due_key)
+    return selectors.keyset_page(rows, size=PAGE_SIZE, key=key, descending=descending, **_cursor(request))
 
 
 def _fire(request: HttpRequest, case: Case, form, fn: Callable[..., Any], /, **kwargs: Any):
@@ -262,16 +269,19 @@ def report_nearby(request: HttpRequest) -> HttpResponse:
 # --- lists ------------------------------------------------------------------------------------------------
 
 
-def _list_page(request: HttpRequest, rows, *, title: str, newest_first: bool = True, **extra: Any) -> HttpResponse:
-    page = selectors.keyset_page(rows, size=PAGE_SIZE, newest_first=newest_first, **_cursor(request))
-    return render(request, "cases/case_list.html", {"page": page, "title": title, **extra})
+def _list_page(request: HttpRequest, rows, *, title: str, default_sort: str = "newest") -> HttpResponse:
+    """A plain list with only a sort control."""
+    form = forms.SortForm(request.GET or None, default_sort=default_sort)
+    page = _sorted_page(request, rows, form)
+    return render(request, "cases/case_list.html", {"page": page, "title": title, "sort_form": form})
 
 
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
     form = forms.QueueFilterForm(request.GET or None, categories=selectors.report_categories())
     rows = selectors.case_list(user=request.user, filters=form.filters())
-    return _list_page(request, rows, title=_("Cases"), filter_form=form)
+    page = _sorted_page(request, rows, form)
+    return render(request, "cases/case_list.html", {"page": page, "title": _("Cases"), "filter_form": form})
 
 
 @login_required
@@ -282,14 +292,15 @@ def my_cases(request: HttpRequest) -> HttpResponse:
 @login_required
 def verify_queue(request: HttpRequest) -> HttpResponse:
     rows = selectors.to_verify(user=request.user)
-    return _list_page(request, rows, title=_("To verify"), newest_first=False)
+    return _list_page(request, rows, title=_("To verify"), default_sort="oldest")
 
 
 @login_required
 def triage(request: HttpRequest) -> HttpResponse:
     """Reported cases of the viewer's communities, each with settle / call the street / cancel."""
     rows = selectors.triage_queue(user=request.user)
-    page = selectors.keyset_page(rows, size=PAGE_SIZE, newest_first=False, **_cursor(request))
+    sort_form = forms.SortForm(request.GET or None, default_sort="oldest")
+    page = _sorted_page(request, rows, sort_form)
     chips = selectors.response_templates(categories={c.category_id for c in page}, transitions=TRIAGE_ACTIONS)
     here = request.get_full_path()
     for case in page:
@@ -303,17 +314,20 @@ def triage(request: HttpRequest) -> HttpResponse:
             for code in TRIAGE_ACTIONS
             if services.can_fire(request.user, case, code)
         ]
-    return render(request, "cases/triage.html", {"page": page, "next": here})
+    return render(request, "cases/triage.html", {"page": page, "next": here, "sort_form": sort_form})
 
 
 @login_required
 def street_queue(request: HttpRequest) -> HttpResponse:
     """The street command centre's queue: filters, flags, bulk accept/close."""
     form = forms.QueueFilterForm(
-        request.GET or None, categories=selectors.report_categories(), states=selectors.STREET_STATES
+        request.GET or None,
+        categories=selectors.report_categories(),
+        states=selectors.STREET_STATES,
+        default_sort="oldest",
     )
     rows = selectors.street_queue(user=request.user, filters=form.filters())
-    page = selectors.keyset_page(rows, size=PAGE_SIZE, newest_first=False, **_cursor(request))
+    page = _sorted_page(request, rows, form)
     for case in page:
         case.level_label = Level(case.level).label
         case.bulk_ok = any(services.can_fire(request.user, case, code) for code in ("accept", "close"))
@@ -364,9 +378,16 @@ def inbox(request: HttpRequest) -> HttpResponse:
     if tab not in selectors.INBOX_TABS:
         tab = "to_sign"
     rows = selectors.department_inbox(user=request.user, tab=tab)
-    page = selectors.keyset_page(rows, size=PAGE_SIZE, newest_first=tab == "done", **_cursor(request))
+    live = tab in ("to_sign", "in_progress")  # only live work orders have a running clock
+    sort_form = forms.SortForm(
+        request.GET or None,
+        default_sort="newest" if tab == "done" else "oldest",
+        sorts=None if live else ("newest", "oldest"),
+    )
+    page = _sorted_page(request, rows, sort_form, due_key="deadline_due_at")
     may_act = selectors.department_ids(request.user)
     for order in page:
+        order.light = light_of(due_at=order.deadline_due_at, yellow_at=order.deadline_yellow_at)
         order.actions = _work_order_actions(
             request.user, order.case, order, member=order.department_id in may_act, dispatcher=False
         )
@@ -376,9 +397,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
         ("refused", _("Refused")),
         ("done", _("Done")),
     ]
-    return render(
-        request, "cases/inbox.html", {"page": page, "tab": tab, "tabs": tabs, "next": request.get_full_path()}
-    )
+    context = {"page": page, "tab": tab, "tabs": tabs, "next": request.get_full_path(), "sort_form": sort_form}
+    return render(request, "cases/inbox.html", context)
 
 
 # --- one case ---------------------------------------------------------------------------------------------
