@@ -23,7 +23,7 @@ from grids import access
 from grids.codes import Level
 from grids.models import Department, Region, User
 
-from .models import Attachment, Case, CaseEvent, Category, ResponseTemplate, WorkOrder
+from .models import STEP_LABELS, Attachment, Case, CaseEvent, Category, ResponseTemplate, WorkOrder
 from .workflow import OPEN_STATES, State, WorkOrderState
 
 VIEW = "cases.view_case"
@@ -595,4 +595,80 @@ def supervision_board(*, user: Any, days: int = 30) -> dict[str, Any]:
     for r in rates:
         r["closure_rate"] = round(100 * r["done"] / r["total"], 1) if r["total"] else None
         r["on_time_rate"] = round(100 * r["on_time"] / r["total"], 1) if r["total"] else None
-    return {"overdue": overdue[:100], "soon": soon[:100], "by_grid": by_grid, "rates": rates, "days": days}
+    return {
+        "overdue": overdue[:100],
+        "soon": soon[:100],
+        "by_grid": by_grid,
+        "rates": rates,
+        "days": days,
+        "work_orders": late_work_orders(regions=regions, now=now),
+    }
+
+
+@dataclass
+class DepartmentLateness:
+    """One department's late work (supervision board): how many work orders are overdue and due soon, and the
+    most urgent of them (open step deadlines with the work order, its department and its case)."""
+
+    department_id: int
+    name: str
+    overdue: int = 0
+    soon: int = 0
+    urgent: list = field(default_factory=list)
+
+
+def late_work_orders(
+    *, regions: QuerySet[Region] | None, now: datetime | None = None, per_department: int = 10
+) -> list[DepartmentLateness]:
+    """Live work orders (to sign or signed) whose open step is overdue or due soon, on cases in ``regions``
+    (None: everywhere), by department, most overdue first. Two queries, whatever the number of departments.
+
+    The clock is the work order's open ``StepDeadline`` (sign, then complete), as for the traffic lights; a paused
+    clock is never late. Each department lists its ``per_department`` most urgent steps (with ``step_label``)."""
+    from django.db.models import Count, Window
+    from django.db.models.functions import RowNumber
+
+    from .models import StepDeadline
+
+    now = now or timezone.now()
+    late = StepDeadline.objects.filter(
+        Q(due_at__lte=now) | Q(yellow_at__lte=now),
+        work_order__isnull=False,
+        work_order__state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED],
+        closed_at__isnull=True,
+        paused_since__isnull=True,
+    )
+    if regions is not None:
+        late = late.filter(case__region_id__in=regions.values("id"))
+    counts = (
+        late.values("work_order__department_id", "work_order__department__name")
+        .annotate(
+            overdue=Count("work_order_id", filter=Q(due_at__lte=now), distinct=True),
+            soon=Count("work_order_id", filter=Q(due_at__gt=now), distinct=True),
+        )
+        .order_by("-overdue", "-soon", "work_order__department__name")
+    )
+    departments = {
+        c["work_order__department_id"]: DepartmentLateness(
+            department_id=c["work_order__department_id"],
+            name=c["work_order__department__name"],
+            overdue=c["overdue"],
+            soon=c["soon"],
+        )
+        for c in counts
+    }
+    if not departments:
+        return []
+    rank = Window(RowNumber(), partition_by=F("work_order__department_id"), order_by=[F("due_at").asc(), F("pk")])
+    urgent = (
+        late.annotate(rank=rank)
+        .filter(rank__lte=per_department)
+        .select_related("case", "case__region", "work_order", "work_order__department")
+        .defer("case__description", "case__parties", "case__region__boundary", "work_order__note", "work_order__result")
+        .order_by("due_at", "pk")
+    )
+    for d in urgent:  # each row's ``light`` is the model's (an open step: yellow or red here)
+        d.step_label = STEP_LABELS.get(d.step, d.step)
+        if (department := departments.get(d.work_order.department_id)) is not None:
+            department.urgent.append(d)
+    return list(departments.values())
