@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from celery.utils.time import get_exponential_backoff_interval
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -136,21 +136,55 @@ def _insert_new(rows: list[Notification]) -> list[Notification]:
     keyed = [r for r in rows if r.dedup_key]
     plain = [r for r in rows if not r.dedup_key]
     written = Notification.objects.bulk_create(plain) if plain else []
-    if keyed:
-        by_key = {r.dedup_key: r for r in keyed}
+    if not keyed:
+        return written
+    by_key = {r.dedup_key: r for r in keyed}
+    if connection.vendor == "postgresql":
+        inserted = _insert_unnest(keyed)
+    else:
         opts = Notification._meta
         fields = [f for f in opts.concrete_fields if not f.primary_key]
         returning = [opts.pk, opts.get_field("dedup_key")]
+        inserted = []
         for start in range(0, len(keyed), 1000):
-            chunk = keyed[start : start + 1000]
-            for pk, key in Notification.objects._insert(
-                chunk, fields=fields, returning_fields=returning, on_conflict=OnConflict.IGNORE
-            ):
-                row = by_key[key]
-                row.pk = pk
-                row._state.adding = False
-                written.append(row)
+            inserted += Notification.objects._insert(
+                keyed[start : start + 1000], fields=fields, returning_fields=returning, on_conflict=OnConflict.IGNORE
+            )
+    for pk, key in inserted:
+        row = by_key[key]
+        row.pk = pk
+        row._state.adding = False
+        written.append(row)
     return written
+
+
+# Columns the notices are written with on PostgreSQL, and the array type each travels in.
+_UNNEST = {
+    "recipient": "bigint",
+    "kind": "text",
+    "title": "text",
+    "body": "text",
+    "case": "bigint",
+    "created_at": "timestamptz",
+    "dedup_key": "text",
+}
+
+
+def _insert_unnest(rows: list[Notification]) -> list[tuple[int, str]]:
+    """PostgreSQL: the same insert with one array per column (``unnest``), so a sweep batch of tens of thousands
+    of notices is one short statement instead of one placeholder per value."""
+    opts = Notification._meta
+    fields = [opts.get_field(name) for name in _UNNEST]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    arrays = ", ".join(f"%s::{kind}[]" for kind in _UNNEST.values())
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(opts.db_table)} ({columns}) SELECT * FROM unnest({arrays}) "  # noqa: S608 - our names
+        f"ON CONFLICT ({connection.ops.quote_name('dedup_key')}) DO NOTHING RETURNING id, dedup_key"
+    )
+    params = [[getattr(r, f.attname) for r in rows] for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _deliveries_for(written: list[Notification]) -> list[Delivery]:

@@ -112,8 +112,8 @@ class Command(BaseCommand):
             .values_list("case_id", "work_order_id", "step", "level", "hours")
         )
 
-    def make_due(self, patterns: list, steps: int, now, escalate: bool) -> int:
-        """Insert ``steps`` rows falling due at ``now``; returns the id below which they do not reach."""
+    def make_due(self, patterns: list, steps: int, now, escalate: bool) -> tuple[int, int]:
+        """Insert ``steps`` rows falling due at ``now``; returns the range of their ids (first, last)."""
         floor = (StepDeadline.objects.aggregate(m=Max("id"))["m"] or 0) + 1
         due = now - timedelta(minutes=1)
         escalate_at = due if escalate else now + timedelta(days=30)
@@ -135,21 +135,23 @@ class Command(BaseCommand):
         StepDeadline.objects.bulk_create(fresh, batch_size=5000)
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE cases_stepdeadline")
-        return floor
+        return floor, StepDeadline.objects.aggregate(m=Max("id"))["m"]
 
     @staticmethod
-    def clean(deadline_floor: int, notice_floor: int) -> None:
+    def clean(ours: tuple[int, int], notice_floor: int) -> None:
+        """Delete the rows the run added and the notices written meanwhile. Steps opened by escalations stay with
+        their cases (ids above the range)."""
         with transaction.atomic():
             Delivery.objects.filter(notification_id__gte=notice_floor).delete()
             Notification.objects.filter(id__gte=notice_floor).delete()
-            StepDeadline.objects.filter(id__gte=deadline_floor).delete()
+            StepDeadline.objects.filter(id__range=ours).delete()
 
     # --- one run ----------------------------------------------------------------------------------------------
 
     def run(self, patterns: list, steps: int, workers: int, batch: int, escalate: bool) -> dict[str, Any]:
         now = timezone.now()
         notice_floor = (Notification.objects.aggregate(m=Max("id"))["m"] or 0) + 1
-        deadline_floor = self.make_due(patterns, steps, now, escalate)
+        ours = self.make_due(patterns, steps, now, escalate)
         try:
             connections.close_all()
             ctx = multiprocessing.get_context("fork")
@@ -165,7 +167,7 @@ class Command(BaseCommand):
             errors = [o["error"] for o in outcomes if "error" in o]
             if errors:
                 raise CommandError("A sweep process failed: " + "; ".join(errors))
-            left = StepDeadline.objects.filter(id__gte=deadline_floor, urged_at__isnull=True).count()
+            left = StepDeadline.objects.filter(id__range=ours, urged_at__isnull=True, closed_at__isnull=True).count()
             if left:
                 raise CommandError(f"{left} steps were not urged: the sweep stopped early.")
             written = Notification.objects.filter(id__gte=notice_floor).count()
@@ -187,7 +189,7 @@ class Command(BaseCommand):
                 "shares": [d["urged"] for d in done],
             }
         finally:
-            self.clean(deadline_floor, notice_floor)
+            self.clean(ours, notice_floor)
 
     def record(self, path: Path, opts: dict[str, Any], rows: list[dict[str, Any]]) -> None:
         command = (
