@@ -109,10 +109,14 @@ def move_due(*, case, work_order, due_at: datetime) -> None:
 
 
 def pause(*, case, now: datetime | None = None) -> int:
-    """Suspend the clock of every open step (a suspension the dispatcher granted)."""
-    return case.deadlines.filter(closed_at__isnull=True, paused_since__isnull=True).update(
+    """Suspend the clock of every open step (a suspension the dispatcher granted): while paused, the case has no
+    running deadline, so it shows no light and is never listed overdue."""
+    count = case.deadlines.filter(closed_at__isnull=True, paused_since__isnull=True).update(
         paused_since=now or timezone.now()
     )
+    if count:
+        _refresh_case_due(case)
+    return count
 
 
 def resume(*, case, now: datetime | None = None) -> float:
@@ -131,10 +135,16 @@ def resume(*, case, now: datetime | None = None) -> float:
 
 
 def _refresh_case_due(case) -> None:
-    """Keep the earliest open deadline on the case row, so lists sort and filter by it with an index."""
+    """Keep the earliest running deadline (open, not paused) on the case row, so lists sort and filter by it with
+    an index."""
     from .models import Case
 
-    first = case.deadlines.filter(closed_at__isnull=True).order_by("due_at").values_list("due_at", "yellow_at").first()
+    first = (
+        case.deadlines.filter(closed_at__isnull=True, paused_since__isnull=True)
+        .order_by("due_at")
+        .values_list("due_at", "yellow_at")
+        .first()
+    )
     due, yellow = first or (None, None)
     Case.objects.filter(pk=case.pk).update(due_at=due, yellow_at=yellow)
     case.due_at, case.yellow_at = due, yellow

@@ -118,8 +118,10 @@ def test_suspension_pauses_the_clock_and_records_the_paused_time(cast, category)
     d = StepDeadline.objects.get(case=case, step="accept")
     case = services.case_transition(case=case, action="suspend", actor=cast.dispatcher, comment="等待产权单位答复")
     assert deadlines.sweep(now=d.escalate_at + timedelta(days=1))["urged"] == 0  # a paused clock is never overdue
+    assert Case.objects.filter(pk=case.pk).values_list("due_at", "yellow_at").get() == (None, None)  # no light
     case = services.case_transition(case=case, action="resume", actor=cast.dispatcher)
     moved = StepDeadline.objects.get(pk=d.pk)
+    assert Case.objects.get(pk=case.pk).due_at == moved.due_at  # the light comes back, later
     assert moved.due_at > d.due_at and moved.paused_seconds > 0 and moved.paused_since is None
     assert CaseEvent.objects.get(case=case, transition="resume").data["paused_seconds"] >= 0
 
