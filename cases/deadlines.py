@@ -10,6 +10,8 @@ the sweep twice, on two workers, or after a crash mid-way changes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +30,16 @@ _clock: ContextVar[datetime | None] = ContextVar("govgrid_deadline_clock", defau
 
 def _now() -> datetime:
     return _clock.get() or timezone.now()
+
+
+@contextmanager
+def started_at(moment: datetime) -> Iterator[None]:
+    """Steps opened inside start their clocks at ``moment`` instead of now (the sweep's escalations, demo data)."""
+    token = _clock.set(moment)
+    try:
+        yield
+    finally:
+        _clock.reset(token)
 
 
 @dataclass(frozen=True)
@@ -307,11 +319,8 @@ def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
 
     now = now or timezone.now()
     done = {"reminded": 0, "urged": 0, "supervised": 0, "escalated": 0, "notices": 0}
-    token = _clock.set(now)
-    try:
+    with started_at(now):
         return _sweep(now, batch, done)
-    finally:
-        _clock.reset(token)
 
 
 def _sweep(now: datetime, batch: int, done: dict[str, int]) -> dict[str, int]:

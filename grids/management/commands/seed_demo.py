@@ -8,6 +8,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         logins = seed_demo()
+        from cases.demo import seed_demo_cases  # the cases app builds on the city
+
+        cases = seed_demo_cases()
         self.stdout.write(self.style.SUCCESS(f"Demo city 云川市 is loaded. Demo logins (password: {DEMO_PASSWORD}):"))
         for username, what in logins:
             self.stdout.write(f"  {username:<12} {what}")
+        if cases:
+            self.stdout.write(f"{cases} demo cases at every stage of the loop were added.")
