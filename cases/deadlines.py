@@ -20,6 +20,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from . import calendar
 
@@ -367,26 +368,49 @@ def _sweep(now: datetime, batch: int, done: dict[str, int]) -> dict[str, int]:
             return done
 
 
+# The steps' names (the msgids of models.STEP_LABELS) and the titles of the sweep's notices, translated into each
+# recipient's language when written.
+STEP_NAMES = {code: gettext_noop(code) for code in ("accept", "dispatch", "sign", "complete", "verify")} | {
+    "evaluate": gettext_noop("call back")
+}
+TITLES = {
+    "reminder": gettext_noop("Due soon: %(number)s"),
+    "urge": gettext_noop("Overdue, please act now: %(number)s"),
+    "supervision": gettext_noop("Overdue, to supervise: %(number)s"),
+}
+
+
 def _plan(d, now: datetime, people: _People, notices: list, done: dict[str, int]) -> tuple[str, ...]:
     """The notices one due row calls for (appended to ``notices``) and the markers to set on it."""
-    from notifications.services import Notice
+    from notifications.services import Notice, in_language_of
 
     case = d.case
+    step = STEP_NAMES.get(d.step, d.step)
 
-    def tell(users: list, kind: str, title: str) -> None:
-        notices.extend(Notice(u, kind, title, case=case, dedup_key=f"{kind}:{d.pk}:{u.pk}") for u in users)
+    def tell(users: list, kind: str) -> None:
+        notices.extend(
+            Notice(
+                u,
+                kind,
+                in_language_of(u, TITLES[kind], number=case.number),
+                f"{case.title} · {in_language_of(u, step)}",
+                case=case,
+                dedup_key=f"{kind}:{d.pk}:{u.pk}",
+            )
+            for u in users
+        )
 
     fields: list[str] = []
     if d.reminded_at is None and d.yellow_at <= now < d.due_at:
-        tell(people.holders(d), "reminder", f"{case.number} 即将到期 / due soon")
+        tell(people.holders(d), "reminder")
         fields.append("reminded_at")
         done["reminded"] += 1
     if d.due_at <= now:
         if d.reminded_at is None:
             fields.append("reminded_at")  # too late for a reminder: the 催办 says it all
         if d.urged_at is None:
-            tell(people.holders(d), "urge", f"{case.number} 已超期，请尽快办理 / overdue")
-            tell(people.supervisors(d), "supervision", f"{case.number} 超期督办 / overdue: supervise")
+            tell(people.holders(d), "urge")
+            tell(people.supervisors(d), "supervision")
             fields += ["urged_at", "supervised_at"]
             done["urged"] += 1
             done["supervised"] += 1

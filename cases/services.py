@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from grids import access
 from grids.codes import Level
@@ -342,35 +343,43 @@ def case_transition(
 
 def _notify_holders(case: Case, *, actor: Any, message: str) -> int:
     """督办: tell whoever holds the case now (its open work orders' departments, else the holder's dispatchers)."""
-    from notifications.services import Notice, notify_many
+    from notifications.services import Notice, in_language_of, notify_many
 
     from .deadlines import holders_of
 
-    title = _("Supervision: %(number)s") % {"number": case.number}
-    return len(notify_many(Notice(u, "supervision", title, message, case) for u in holders_of(case)))
+    title = gettext_noop("Supervision: %(number)s")
+    notices = (
+        Notice(u, "supervision", in_language_of(u, title, number=case.number), message, case) for u in holders_of(case)
+    )
+    return len(notify_many(notices))
 
 
 def _notify_new_holders(case: Case, *, action: str, actor: Any, work_order_ids: list[int]) -> int:
     """Tell the people work has just come to: the departments a case is dispatched to (派单), the dispatchers of
     the level a case is escalated to, the person it is assigned to (not the actor). Written with the change, sent
-    on commit; at most ``deadlines.NOTIFY_MAX`` people per department or level."""
-    from notifications.services import Notice, notify_many
+    on commit, each in the recipient's language; at most ``deadlines.NOTIFY_MAX`` people per department or level."""
+    from notifications.services import Notice, in_language_of, notify_many
 
     from .deadlines import NOTIFY_MAX, nearest
 
-    notices: list[Notice] = []
+    told: list[tuple[Any, str, str]] = []
     if action in ("dispatch", "redispatch") and work_order_ids:
         for order in WorkOrder.objects.filter(pk__in=work_order_ids).select_related("department"):
-            title = _("New work order: %(number)s") % {"number": case.number}
             members = order.department.members.filter(is_active=True).order_by("pk")[:NOTIFY_MAX]
-            notices += [Notice(u, "assigned", title, case.title, case) for u in members]
+            told += [(u, "assigned", gettext_noop("New work order: %(number)s")) for u in members]
     elif action == "escalate":
-        title = _("Escalated to you: %(number)s") % {"number": case.number}
-        notices += [Notice(u, "escalated", title, case.title, case) for u in nearest(case.holder_path, "dispatch_case")]
+        told += [
+            (u, "escalated", gettext_noop("Escalated to you: %(number)s"))
+            for u in nearest(case.holder_path, "dispatch_case")
+        ]
     elif action == "assign" and case.assignee_id:
-        title = _("Assigned to you: %(number)s") % {"number": case.number}
-        notices.append(Notice(case.assignee, "assigned", title, case.title, case))
-    return len(notify_many(n for n in notices if n.recipient.pk != getattr(actor, "pk", None)))
+        told.append((case.assignee, "assigned", gettext_noop("Assigned to you: %(number)s")))
+    notices = (
+        Notice(u, kind, in_language_of(u, title, number=case.number), case.title, case)
+        for u, kind, title in told
+        if u.pk != getattr(actor, "pk", None)
+    )
+    return len(notify_many(notices))
 
 
 def _clocks_after_transition(case: Case, action: str, from_state: str, work_order_ids: list[int]) -> None:
@@ -503,12 +512,12 @@ def work_order_step(
             order.assignee = assignee
             extra["assignee"] = assignee.username
             if assignee.pk != actor.pk:
-                from notifications.services import notify
+                from notifications.services import in_language_of, notify
 
                 notify(
                     recipient=assignee,
                     kind="assigned",
-                    title=_("Assigned to you: %(number)s") % {"number": case.number},
+                    title=in_language_of(assignee, gettext_noop("Assigned to you: %(number)s"), number=case.number),
                     body=case.title,
                     case=case,
                 )

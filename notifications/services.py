@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection, transaction
 from django.db.models.constants import OnConflict
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from grids.services import audit
@@ -58,6 +58,21 @@ def _setting(name: str, default: Any) -> Any:
 
 
 # --- notify -------------------------------------------------------------------------------------------------
+
+_TRANSLATED: dict[tuple[str, str], str] = {}
+
+
+def in_language_of(user: User, message: str, **params: Any) -> str:
+    """``message`` (a msgid marked with ``gettext_noop``, with ``%(name)s`` fields) in the language ``user`` chose,
+    else the site's: a notice is read by its recipient, whatever language the sender's request or the sweep had.
+    Each message is looked up once per language and process."""
+    language = getattr(user, "language", "") or settings.LANGUAGE_CODE
+    key = (message, language)
+    text = _TRANSLATED.get(key)
+    if text is None:
+        with translation.override(language):
+            text = _TRANSLATED[key] = translation.gettext(message)
+    return text % params if params else text
 
 
 @dataclass(frozen=True)

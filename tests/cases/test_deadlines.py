@@ -228,3 +228,18 @@ def test_people_are_told_when_work_comes_to_them(cast, category):
     services.case_transition(case=other, action="escalate", actor=cast.dispatcher, comment="跨街道")
     told = notifications_of(cast.supervisor, "escalated")  # the district's dispatching supervisor
     assert list(told.values_list("case", flat=True)) == [other.pk]
+
+
+def test_notices_are_written_in_each_recipients_language(cast, category):
+    from django.utils import translation
+
+    cast.dispatcher.language = "en"
+    cast.dispatcher.save(update_fields=["language"])
+    case = called(cast, category)
+    d = StepDeadline.objects.get(case=case, step="accept")
+    with translation.override("en"):  # whatever language the sweep's process happens to have
+        deadlines.sweep(now=d.due_at)
+    urge = notifications_of(cast.dispatcher, "urge").get()
+    assert urge.title == f"Overdue, please act now: {case.number}" and urge.body.endswith("· accept")
+    supervision = notifications_of(cast.supervisor, "supervision").get()  # no choice made: the site's language
+    assert supervision.title == f"超期督办：{case.number}" and supervision.body.endswith("· 受理")
