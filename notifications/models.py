@@ -26,8 +26,13 @@ class Kind(models.TextChoices):
 class Notification(models.Model):
     """One notice to one person; always shown in their inbox, whatever the channels do."""
 
+    # No index of its own: notification_inbox_idx starts with the recipient.
     recipient = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("recipient"), on_delete=models.CASCADE, related_name="notifications"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("recipient"),
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        db_index=False,
     )
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.GENERIC)
     title = models.CharField(_("title"), max_length=200)
@@ -43,12 +48,14 @@ class Notification(models.Model):
     created_at = models.DateTimeField(_("sent at"), default=timezone.now)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     # Unique over all notices: a key names one event for one person (e.g. "urge:workorder:42:1700000000:user:7").
-    dedup_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
+    # A constraint rather than unique=True: the key is only ever matched whole, so it needs no LIKE index beside it.
+    dedup_key = models.CharField(max_length=200, null=True, blank=True)
 
     class Meta:
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["dedup_key"], name="notification_dedup_key_uniq")]
         indexes = [
             # The inbox, newest first, keyset-paginated.
             models.Index(fields=["recipient", "-created_at", "-id"], name="notification_inbox_idx"),
