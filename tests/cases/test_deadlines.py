@@ -243,3 +243,55 @@ def test_notices_are_written_in_each_recipients_language(cast, category):
     assert urge.title == f"Overdue, please act now: {case.number}" and urge.body.endswith("· accept")
     supervision = notifications_of(cast.supervisor, "supervision").get()  # no choice made: the site's language
     assert supervision.title == f"超期督办：{case.number}" and supervision.body.endswith("· 受理")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_killed_midway_leaves_nothing_half_done(request):
+    """SIGKILL a sweep process after some batches committed: the next sweep finishes the rest, and every step has
+    its 催办 and 督办 exactly once (each batch commits its notices together with its markers)."""
+    import multiprocessing
+    import os
+    import signal
+    import time
+
+    from django.db import connection, connections
+
+    from cases.models import Category
+    from notifications.models import Notification
+
+    cast = request.getfixturevalue("cast")
+    category = Category.objects.get(code="csgl-zdjy")
+    cases = [called(cast, category) for _ in range(12)]
+    rows = StepDeadline.objects.filter(case__in=cases, step="accept")
+    now = max(rows.values_list("due_at", flat=True))
+    StepDeadline.objects.filter(case__in=cases).update(escalate_at=now + timedelta(days=1))  # urge, not escalate
+
+    def slow_sweep():
+        def slow(execute, sql, params, many, context):
+            time.sleep(0.05)  # a slow database: the kill lands between batches, or inside one
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(slow):
+            deadlines.sweep(now=now, batch=2)
+        os._exit(0)
+
+    connections.close_all()
+    child = multiprocessing.get_context("fork").Process(target=slow_sweep)
+    child.start()
+    deadline = time.monotonic() + 30
+    while rows.filter(urged_at__isnull=False).count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(10)
+    urged_before = rows.filter(urged_at__isnull=False).count()
+    assert 2 <= urged_before < 12, "the kill should land midway"
+    # Whatever the killed sweep committed is whole: marked rows have their notices, the others have none.
+    assert notifications_of(cast.dispatcher, "urge").count() == urged_before
+
+    deadlines.sweep(now=now)
+    assert rows.filter(urged_at__isnull=True).count() == 0
+    assert notifications_of(cast.dispatcher, "urge").count() == 12
+    assert notifications_of(cast.supervisor, "supervision").count() == 12
+    keys = list(Notification.objects.filter(dedup_key__isnull=False).values_list("dedup_key", flat=True))
+    assert len(keys) == len(set(keys))
