@@ -141,14 +141,17 @@ class Command(BaseCommand):
     def clean(ours: tuple[int, int], notice_floor: int) -> None:
         """Delete the rows the run added and the notices written meanwhile. Steps opened by escalations stay with
         their cases (ids above the range)."""
-        # Plain DELETEs: the ORM's delete() would load a million and a half notices to collect their deliveries.
+        # Plain SQL: the ORM's delete() would load a million and a half notices to collect their deliveries. When
+        # the database held no notices before the run (a benchmark database), TRUNCATE empties the two tables at
+        # once; a DELETE pays a foreign-key check per notice at commit (minutes for a run's 1.5 million).
+        tables = [Delivery._meta.db_table, Notification._meta.db_table]
         with transaction.atomic(), connection.cursor() as cursor:
-            for model, where, params in (
-                (Delivery, "notification_id >= %s", [notice_floor]),
-                (Notification, "id >= %s", [notice_floor]),
-                (StepDeadline, "id BETWEEN %s AND %s", list(ours)),
-            ):
-                cursor.execute(f"DELETE FROM {model._meta.db_table} WHERE {where}", params)  # noqa: S608 - our names
+            if not Notification.objects.filter(id__lt=notice_floor).exists():
+                cursor.execute(f"TRUNCATE {', '.join(tables)}")
+            else:
+                cursor.execute(f"DELETE FROM {tables[0]} WHERE notification_id >= %s", [notice_floor])  # noqa: S608
+                cursor.execute(f"DELETE FROM {tables[1]} WHERE id >= %s", [notice_floor])  # noqa: S608
+            cursor.execute(f"DELETE FROM {StepDeadline._meta.db_table} WHERE id BETWEEN %s AND %s", list(ours))  # noqa: S608
 
     # --- one run ----------------------------------------------------------------------------------------------
 
