@@ -92,7 +92,8 @@ class Command(BaseCommand):
             rows.append(row)
             self.stdout.write(
                 f"  {row['seconds']:.1f} s, {row['rate']:.0f} steps/s, {row['notices']} notices "
-                f"({row['notices_per_step']:.1f} per step), {row['queries_per_step']:.2f} queries per step"
+                f"({row['notices_per_step']:.1f} per step), {row['queries_per_step']:.2f} queries per step, "
+                f"{row['escalated']} escalated"
             )
         if opts["output"]:
             self.record(opts["output"], opts, rows)
