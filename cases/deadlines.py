@@ -309,7 +309,7 @@ def holders_of(case) -> list:
     from .workflow import WorkOrderState
 
     live = case.work_orders.filter(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]).values("department_id")
-    members = list(User.objects.filter(is_active=True, departments__in=live).distinct()[:50])
+    members = list(User.objects.filter(is_active=True, departments__in=live).distinct().order_by("pk")[:50])
     if members:
         return members
     return nearest(case.holder_path, "dispatch_case")
