@@ -27,12 +27,17 @@ OTHER_DISTRICT_GRID = "519903001001001"  # 白鹭和平社区第1网格 (gridwor
 
 
 def working_hours_ago(hours: float, now: datetime | None = None) -> datetime:
-    """The moment ``hours`` working hours before ``now`` on the business calendar (half-hour precision)."""
+    """The moment ``hours`` working hours before ``now`` on the business calendar (to the minute): a binary
+    search over the last few weeks, as working time only grows the further back one starts."""
     now = now or timezone.now()
-    moment = now
-    while calendar.working_hours_between(moment, now) < hours:
-        moment -= timedelta(minutes=30)
-    return moment
+    early, late = now - timedelta(days=max(14, hours)), now
+    while late - early > timedelta(minutes=1):
+        middle = early + (late - early) / 2
+        if calendar.working_hours_between(middle, now) >= hours:
+            early = middle
+        else:
+            late = middle
+    return early
 
 
 @transaction.atomic

@@ -23,6 +23,7 @@ from grids import access
 from grids.codes import Level
 from grids.models import Department, Region, User
 
+from . import deadlines
 from .models import STEP_LABELS, Attachment, Case, CaseEvent, Category, ResponseTemplate, WorkOrder
 from .workflow import OPEN_STATES, State, WorkOrderState
 
@@ -400,6 +401,28 @@ def case_work_orders(*, case: Case) -> list[WorkOrder]:
         .prefetch_related("department__members")
         .order_by("round", "-is_lead", "id")
     )
+
+
+def case_clocks(*, case: Case, now: datetime | None = None) -> list:
+    """The case's step deadlines, oldest first, each with ``status`` (running: its light; ``paused``; done
+    ``on_time`` or ``late``) and ``label`` (the step's name): the record of its clocks and of what the sweep did
+    (reminded, 催办, 督办, escalated) for the case page."""
+    from .models import StepDeadline
+
+    now = now or timezone.now()
+    rows = list(
+        StepDeadline.objects.filter(case=case).select_related("work_order__department").order_by("started_at", "id")
+    )
+    for d in rows:
+        d.label = STEP_LABELS.get(d.step, d.step)
+        d.paused_hours = round(d.paused_seconds / 3600, 1)
+        if d.closed_at is not None:
+            d.status = "on_time" if d.closed_at <= d.due_at else "late"
+        elif d.paused_since is not None:
+            d.status = "paused"
+        else:
+            d.status = deadlines.light_of(due_at=d.due_at, yellow_at=d.yellow_at, now=now)
+    return rows
 
 
 def case_regions(*, case: Case) -> list[Region]:

@@ -200,6 +200,7 @@ def _case_page(request: HttpRequest, case: Case, *, bound=None, status: int = 20
         "events": events,
         "photos": selectors.case_photos(events),
         "orders": orders,
+        "clocks": selectors.case_clocks(case=case),
         "regions": regions,
         "holder": next((r for r in regions if r.path == case.holder_path), None),
         "contact": case.reporter_contact if may_dispatch else mask_contact(case.reporter_contact),

@@ -295,3 +295,30 @@ def test_a_sweep_killed_midway_leaves_nothing_half_done(request):
     assert notifications_of(cast.supervisor, "supervision").count() == 12
     keys = list(Notification.objects.filter(dedup_key__isnull=False).values_list("dedup_key", flat=True))
     assert len(keys) == len(set(keys))
+
+
+def test_the_case_page_keeps_the_record_of_each_clock(cast, category):
+    from django.test import Client
+    from django.urls import reverse
+
+    case = called(cast, category)
+    now = timezone.now()  # the step started ten hours ago: an hour overdue, grace not over
+    StepDeadline.objects.filter(case=case, step="accept").update(
+        started_at=now - timedelta(hours=10),
+        yellow_at=now - timedelta(hours=3),
+        due_at=now - timedelta(hours=1),
+        escalate_at=now + timedelta(hours=5),
+    )
+    deadlines.sweep(now=now)
+    client = Client()
+    client.force_login(cast.supervisor)
+    page = client.get(reverse("case_detail", args=[case.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    html = page.content.decode()
+    assert page.status_code == 200 and 'data-testid="clock-accept"' in html
+    row = html.split('data-testid="clock-accept"', 1)[1].split("</tr>", 1)[0]
+    assert "Overdue" in row and "urged (催办)" in row and "supervisors told (督办)" in row
+    services.case_transition(case=Case.objects.get(pk=case.pk), action="accept", actor=cast.dispatcher)
+    html = client.get(reverse("case_detail", args=[case.pk]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    row = html.split('data-testid="clock-accept"', 1)[1].split("</tr>", 1)[0]
+    assert "Done late" in row  # accepted after its deadline
+    assert 'data-testid="clock-dispatch"' in html  # the next step's clock runs
