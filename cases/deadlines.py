@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
 
 from . import calendar
@@ -428,11 +428,9 @@ def _escalate(d) -> bool:
     case.refresh_from_db()  # an earlier row of the batch may have escalated it already
     if case.state not in TRANSITIONS["escalate"].sources or case.level <= 1 or case.level != d.level:
         return False
-    services.case_transition(
-        case=case,
-        action="escalate",
-        actor=system_actor(),
-        comment=f"超期未办结，自动上报上级 (step {d.step})",
-        by_deadline=True,
-    )
+    with translation.override(settings.LANGUAGE_CODE):  # the timeline is read by everyone: the site's language
+        comment = translation.gettext("Not handled in time: escalated automatically (%(step)s overdue).") % {
+            "step": translation.gettext(STEP_NAMES.get(d.step, d.step))
+        }
+    services.case_transition(case=case, action="escalate", actor=system_actor(), comment=comment, by_deadline=True)
     return True

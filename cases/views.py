@@ -133,9 +133,15 @@ def _case_action(case: Case, code: str, form, chips=()) -> dict[str, Any]:
     return _action(code, form, reverse("case_action", args=[case.pk, code]), TRANSITIONS[code].label, chips)
 
 
-def _case_actions(user, case: Case, orders: list[WorkOrder], bound=None) -> list[dict[str, Any]]:
-    """The transitions the viewer may fire now, each with its form (the bound one when re-shown)."""
+def _case_actions(user, case: Case, orders: list[WorkOrder], bound=None, clocks=()) -> list[dict[str, Any]]:
+    """The transitions the viewer may fire now, each with its form (the bound one when re-shown). Suspending is
+    offered while a clock runs, resuming while one is paused (``clocks``: the case's step deadlines)."""
     codes = [code for code in TRANSITIONS if services.can_fire(user, case, code)]
+    open_clocks = [d for d in clocks if d.closed_at is None]
+    if not any(d.paused_since is None for d in open_clocks) and "suspend" in codes:
+        codes.remove("suspend")
+    if not any(d.paused_since is not None for d in open_clocks) and "resume" in codes:
+        codes.remove("resume")
     if not any(o.state == WorkOrderState.REFUSED for o in orders) and "redispatch" in codes:
         codes.remove("redispatch")
     dispatching = {"dispatch", "redispatch"} & set(codes)
@@ -191,7 +197,8 @@ def _case_page(request: HttpRequest, case: Case, *, bound=None, status: int = 20
             dispatcher=may_dispatch,
             bound=bound if isinstance(bound, forms.WorkOrderActionForm) else None,
         )
-    actions = _case_actions(user, case, orders, bound=bound)
+    clocks = selectors.case_clocks(case=case)
+    actions = _case_actions(user, case, orders, bound=bound, clocks=clocks)
     shown = {a["form"] for a in actions} | {a["form"] for o in orders for a in o.actions}
     if bound is not None and bound not in shown and not conflict:
         conflict = str(_("This action is not available to you on this case now."))
@@ -200,7 +207,7 @@ def _case_page(request: HttpRequest, case: Case, *, bound=None, status: int = 20
         "events": events,
         "photos": selectors.case_photos(events),
         "orders": orders,
-        "clocks": selectors.case_clocks(case=case),
+        "clocks": clocks,
         "regions": regions,
         "holder": next((r for r in regions if r.path == case.holder_path), None),
         "contact": case.reporter_contact if may_dispatch else mask_contact(case.reporter_contact),

@@ -320,5 +320,21 @@ def test_the_case_page_keeps_the_record_of_each_clock(cast, category):
     services.case_transition(case=Case.objects.get(pk=case.pk), action="accept", actor=cast.dispatcher)
     html = client.get(reverse("case_detail", args=[case.pk]), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     row = html.split('data-testid="clock-accept"', 1)[1].split("</tr>", 1)[0]
-    assert "Done late" in row  # accepted after its deadline
+    assert "Ended late" in row  # accepted after its deadline
     assert 'data-testid="clock-dispatch"' in html  # the next step's clock runs
+
+
+def test_the_case_page_offers_suspend_while_a_clock_runs_and_resume_while_paused(cast, category):
+    from django.test import Client
+    from django.urls import reverse
+
+    case = called(cast, category)
+    client = Client()
+    client.force_login(cast.dispatcher)
+    url = reverse("case_detail", args=[case.pk])
+    html = client.get(url).content.decode()
+    assert "/act/suspend/" in html and "/act/resume/" not in html
+    services.case_transition(case=case, action="suspend", actor=cast.dispatcher, comment="等待产权单位答复")
+    html = client.get(url).content.decode()
+    assert "/act/suspend/" not in html and "/act/resume/" in html
+    assert "已挂起" in html  # the clock's row says so
