@@ -63,6 +63,11 @@ def seed_demo_cases() -> int:
     def act(case: Case, action: str, by: str, **data) -> Case:
         return services.case_transition(case=case, action=action, actor=who[by], **data)
 
+    def accepted(code: str, title: str, address: str) -> Case:
+        """Reported, called to the street and accepted there."""
+        case = act(report(code, title, address=address), "call_street", "community", comment=CALL)
+        return act(case, "accept", "dispatcher")
+
     def step(case: Case, department: Department, action: str, by: str, **data) -> None:
         order = case.work_orders.get(department=department, state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED])
         services.work_order_step(work_order=order, action=action, actor=who[by], **data)
@@ -88,39 +93,24 @@ def seed_demo_cases() -> int:
             comment="联系不上车主，请街道协调。",
         )
     # Accepted, to be dispatched.
-    case = act(
-        report("csgl-wzgg", "临街商铺违规设置户外广告", address="东湖路32号"), "call_street", "community", comment=CALL
-    )
-    act(case, "accept", "dispatcher")
+    accepted("csgl-wzgg", "临街商铺违规设置户外广告", "东湖路32号")
     # Dispatched to 城管执法局, not signed in time: the handler's inbox shows it red.
-    case = act(
-        report("csgl-wfjs", "楼顶违法搭建彩钢房", address="和平小区7栋顶楼"), "call_street", "community", comment=CALL
-    )
-    case = act(case, "accept", "dispatcher")
+    case = accepted("csgl-wfjs", "楼顶违法搭建彩钢房", "和平小区7栋顶楼")
     with deadlines.started_at(working_hours_ago(9)):
         act(case, "dispatch", "dispatcher", departments=[cgzf], comment="请核实后依法处置。")
     # Dispatched to 住建局 (lead) and 城管执法局: one signed and at work, the other to sign.
-    case = act(
-        report("mdjf-wy", "物业撤场后小区垃圾无人清运", address="幸福里小区"), "call_street", "community", comment=CALL
-    )
-    case = act(case, "accept", "dispatcher")
+    case = accepted("mdjf-wy", "物业撤场后小区垃圾无人清运", "幸福里小区")
     case = act(case, "dispatch", "dispatcher", departments=[zj, cgzf], comment="住建牵头，城管配合。")
     step(case, zj, "sign", "handler2")
     # Every department done: the grid worker verifies on site.
-    case = act(
-        report("csgl-zdjy", "学校门口流动摊贩聚集", address="东湖小学南门"), "call_street", "community", comment=CALL
-    )
-    case = act(case, "accept", "dispatcher")
+    case = accepted("csgl-zdjy", "学校门口流动摊贩聚集", "东湖小学南门")
     case = act(case, "dispatch", "dispatcher", departments=[cgzf])
     step(case, cgzf, "sign", "handler")
     step(case, cgzf, "complete", "handler", result="已劝离摊贩，设置提示牌。")
     # Settled by the community: to verify.
     act(report("mdjf-llj", "楼上漏水邻里纠纷", address="和平小区5栋"), "settle", "community", comment="已调解。")
     # The whole loop, closed and called back.
-    case = act(
-        report("csgl-ldlf", "绿化带内堆放杂物", address="东湖路绿化带"), "call_street", "community", comment=CALL
-    )
-    case = act(case, "accept", "dispatcher")
+    case = accepted("csgl-ldlf", "绿化带内堆放杂物", "东湖路绿化带")
     case = act(case, "dispatch", "dispatcher", departments=[cgzf])
     step(case, cgzf, "sign", "handler")
     step(case, cgzf, "complete", "handler", result="已清理。")

@@ -121,3 +121,14 @@ def run_in_threads(n: int, target) -> list:
     for t in threads:
         t.join(120)
     return results
+
+
+def page_queries(client, url: str, params=None) -> int:
+    """Queries one GET of a list page makes; fails if the page answers other than 200 or counts rows."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url, params or {})
+    assert response.status_code == 200
+    assert not any("COUNT(" in q["sql"].upper() for q in ctx.captured_queries), "lists must not count rows"
+    return len(ctx.captured_queries)

@@ -5,9 +5,7 @@ import io
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection
 from django.test import Client
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from PIL import Image
 
@@ -16,6 +14,7 @@ from cases.models import Attachment, Case, CaseEvent, ResponseTemplate, WorkOrde
 from cases.views import mask_contact
 from cases.workflow import State, WorkOrderState
 from grids.codes import Level
+from tests.factories import page_queries
 
 pytestmark = pytest.mark.postgres
 
@@ -539,14 +538,6 @@ def test_case_page_shows_path_holder_map_and_timeline(cast, category):
 # --- constant query counts and pagination -------------------------------------------------------------------
 
 
-def _count(client, url, params=None) -> int:
-    with CaptureQueriesContext(connection) as ctx:
-        response = client.get(url, params or {})
-    assert response.status_code == 200
-    assert not any("COUNT(" in q["sql"].upper() for q in ctx.captured_queries), "lists must not count rows"
-    return len(ctx.captured_queries)
-
-
 def test_list_pages_cost_a_constant_number_of_queries(cast, category, django_assert_max_num_queries):
     pages = [
         (cast.dispatcher, reverse("street_queue")),
@@ -560,7 +551,7 @@ def test_list_pages_cost_a_constant_number_of_queries(cast, category, django_ass
     called(cast, category)
     report(cast, category)
     services.case_transition(case=report(cast, category), action="settle", actor=cast.community, comment="已化解")
-    small = {url: _count(client_for(user), url) for user, url in pages}
+    small = {url: page_queries(client_for(user), url) for user, url in pages}
     for i in range(30):
         report(cast, category, title=f"事件{i}")
         dispatched(cast, category, departments=("cgzf",))
@@ -573,14 +564,14 @@ def test_list_pages_cost_a_constant_number_of_queries(cast, category, django_ass
             response.content.count(b'data-testid="case-row"') + response.content.count(b'data-testid="work-order-row"')
             == 30
         ), url
-        assert _count(client_for(user), url) == small[url], url
+        assert page_queries(client_for(user), url) == small[url], url
 
 
 def test_case_page_costs_a_constant_number_of_queries(cast, category, django_assert_max_num_queries):
     case = dispatched(cast, category)
     c = client_for(cast.dispatcher)
     url = reverse("case_detail", args=[case.pk])
-    before = _count(c, url)
+    before = page_queries(c, url)
     order = case.work_orders.get(department=cast.d["cgzf"])
     services.work_order_step(work_order=order, action="sign", actor=cast.cg, files=[png("a.png")])
     for i in range(10):
@@ -594,7 +585,7 @@ def test_case_page_costs_a_constant_number_of_queries(cast, category, django_ass
         )
     with django_assert_max_num_queries(14):
         c.get(url)
-    assert _count(c, url) == before
+    assert page_queries(c, url) == before
     for user in (cast.cg, cast.worker):
         other = client_for(user)
         with django_assert_max_num_queries(14):
