@@ -21,40 +21,35 @@ def photo() -> dict:
     return {"name": "现场.jpg", "mimeType": "image/jpeg", "buffer": buf.getvalue()}
 
 
-def act(page, code: str, **fields) -> None:
-    """Open an action on the case page, fill it, submit it, and wait for the page to come back."""
-    box = page.locator(f"[data-testid=action-{code}]").first
+def submit(box, **fields) -> None:
+    """Open an action box (a <details> opens on its summary), fill its fields, submit, and wait for the page."""
     if box.evaluate("el => el.tagName") == "DETAILS":
         box.locator("summary").click()
     for name, value in fields.items():
         field = box.locator(f"[name={name}]")
-        if name in ("lead", "refusal_reason"):
-            field.select_option(label=value) if name == "lead" else field.select_option(value)
+        if name == "lead":
+            field.select_option(label=value)
+        elif name == "refusal_reason":
+            field.select_option(value)
         elif name == "assisting":
             box.get_by_label(value).check()
         elif name == "files":
             field.set_input_files(files=[value])
         else:
             field.fill(value)
-    with page.expect_navigation():
+    with box.page.expect_navigation():
         box.locator("button[type=submit]").last.click()
+
+
+def act(page, code: str, **fields) -> None:
+    """An action of the case itself on its page."""
+    submit(page.locator(f"[data-testid=action-{code}]").first, **fields)
 
 
 def order_act(page, department: str, code: str, **fields) -> None:
+    """A step on the work order of ``department``."""
     order = page.locator("[data-testid=work-order]", has_text=department)
-    box = order.locator(f"[data-testid=action-{code}]").first
-    if box.evaluate("el => el.tagName") == "DETAILS":
-        box.locator("summary").click()
-    for name, value in fields.items():
-        field = box.locator(f"[name={name}]")
-        if name == "refusal_reason":
-            field.select_option(value)
-        elif name == "files":
-            field.set_input_files(files=[value])
-        else:
-            field.fill(value)
-    with page.expect_navigation():
-        box.locator("button[type=submit]").last.click()
+    submit(order.locator(f"[data-testid=action-{code}]").first, **fields)
 
 
 def test_case_loop_across_the_roles(browser, live_server, shot, settings, tmp_path):
