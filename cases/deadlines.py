@@ -170,48 +170,32 @@ def _refresh_case_due(case) -> None:
 NOTIFY_MAX = getattr(settings, "GOVGRID_DEADLINE_NOTIFY_MAX", 10)
 
 
-def nearest(path: str, codename: str, *, stop_depth: int = 1) -> list:
+def nearest(path: str, codename: str) -> list:
     """Active users granted ``codename`` at the node of ``path`` or, if none, at the nearest node above it
-    (directly or through a team): the people who hold that level, not everyone above them.
-
-    One indexed query per level looked at: the grant rows of that node and permission, as subqueries (an OR of
-    joins through both guardian tables would read them all)."""
-    from django.contrib.auth.models import Permission
-
-    from grids.models import RegionGroupObjectPermission, RegionUserObjectPermission, User
-
-    permission = Permission.objects.filter(codename=codename, content_type__app_label__in=("cases", "grids"))
-    depth = len(path) // 4
-    while depth >= stop_depth:
-        node = path[: depth * 4]
-        direct = RegionUserObjectPermission.objects.filter(content_object__path=node, permission__in=permission).values(
-            "user_id"
-        )
-        teams = RegionGroupObjectPermission.objects.filter(content_object__path=node, permission__in=permission).values(
-            "group_id"
-        )
-        members = User.groups.through.objects.filter(group_id__in=teams).values("user_id")
-        users = list(
-            User.objects.filter(is_active=True).filter(Q(pk__in=direct) | Q(pk__in=members)).order_by("pk")[:NOTIFY_MAX]
-        )
-        if users:
-            return users
-        depth -= 1
-    return []
+    (directly or through a team): the people who hold that level, not everyone above them."""
+    people = People()
+    people.fetch(levels={(path, codename)})
+    return people.at(path, codename)
 
 
-class _People:
-    """Whom to tell, loaded for a whole batch of late steps in a fixed number of queries (``load``): the grant
-    rows of every node the batch needs and of the nodes above them, the members of its departments, and then the
-    chosen people. Kept for the sweep's whole run: grants do not change within a minute."""
+def department_members(department_ids) -> dict[int, list]:
+    """The active members of each department, at most ``NOTIFY_MAX`` each."""
+    people = People()
+    people.fetch(departments=set(department_ids))
+    return {pk: people.members(pk) for pk in department_ids}
 
-    CODENAMES = ("dispatch_case", "verify_case", "supervise_case")
+
+class People:
+    """Whom to tell: the people holding a permission at a node (else at the nearest node above with someone) and
+    the members of departments, at most ``NOTIFY_MAX`` each, the first granted in a stable order. ``fetch`` loads
+    any number of nodes and departments in a fixed number of queries; the sweep keeps one for its whole run
+    (grants do not change within a minute) and fetches each batch's (``load``)."""
 
     def __init__(self) -> None:
         self._levels: dict[tuple[str, str], list] = {}
         self._members: dict[int, list] = {}
 
-    # --- the paths a step needs -------------------------------------------------------------------------------
+    # --- the keys a step needs --------------------------------------------------------------------------------
 
     @staticmethod
     def _holder_key(deadline) -> tuple[str, str]:
@@ -225,29 +209,34 @@ class _People:
         return deadline.case.region.path[: max(1, deadline.level - 1) * 4], "supervise_case"
 
     def load(self, rows: list) -> None:
-        from django.contrib.auth.models import Permission
-
-        from grids.models import Department, RegionGroupObjectPermission, RegionUserObjectPermission, User
-
-        wanted: set[tuple[str, str]] = set()
+        """Everyone a batch of due rows may need: holders and supervisors of each."""
+        levels: set[tuple[str, str]] = set()
         departments: set[int] = set()
         for d in rows:
             if d.work_order_id:
                 departments.add(d.work_order.department_id)
             else:
-                wanted.add(self._holder_key(d))
-            wanted.add(self._supervisor_key(d))
-        wanted -= self._levels.keys()
-        departments -= self._members.keys()
+                levels.add(self._holder_key(d))
+            levels.add(self._supervisor_key(d))
+        self.fetch(levels=levels, departments=departments)
+
+    def fetch(self, *, levels: set[tuple[str, str]] = frozenset(), departments: set[int] = frozenset()) -> None:
+        """Load the (path, codename) levels and the departments not loaded yet: the grant rows of every node on
+        the way up from each path, the teams' members, the departments' members, then the people chosen."""
+        from django.contrib.auth.models import Permission
+
+        from grids.models import Department, RegionGroupObjectPermission, RegionUserObjectPermission, User
+
+        wanted = set(levels) - self._levels.keys()
+        departments = set(departments) - self._members.keys()
         if not wanted and not departments:
             return
-        # Every node on the way up from each wanted one, per permission.
         above: set[str] = {path[: depth * 4] for path, _code in wanted for depth in range(1, len(path) // 4 + 1)}
         granted: dict[tuple[str, str], set[int]] = {}
         if wanted:
             perms = dict(
                 Permission.objects.filter(
-                    codename__in=self.CODENAMES, content_type__app_label__in=("cases", "grids")
+                    codename__in={code for _path, code in wanted}, content_type__app_label__in=("cases", "grids")
                 ).values_list("pk", "codename")
             )
             for path, perm, user in RegionUserObjectPermission.objects.filter(
@@ -274,13 +263,14 @@ class _People:
                     chosen[(path, code)] = sorted(found)[:NOTIFY_MAX]
                     break
         members: dict[int, list[int]] = {pk: [] for pk in departments}
-        for dept, user in (
-            Department.members.through.objects.filter(department_id__in=departments, user__is_active=True)
-            .order_by("department_id", "user_id")
-            .values_list("department_id", "user_id")
-        ):
-            if len(members[dept]) < NOTIFY_MAX:
-                members[dept].append(user)
+        if departments:
+            for dept, user in (
+                Department.members.through.objects.filter(department_id__in=departments, user__is_active=True)
+                .order_by("department_id", "user_id")
+                .values_list("department_id", "user_id")
+            ):
+                if len(members[dept]) < NOTIFY_MAX:
+                    members[dept].append(user)
         ids = {u for found in chosen.values() for u in found} | {u for found in members.values() for u in found}
         people = User.objects.in_bulk(ids) if ids else {}
         for key, found in chosen.items():
@@ -288,18 +278,24 @@ class _People:
         for dept, found in members.items():
             self._members[dept] = [people[u] for u in found if u in people]
 
+    def at(self, path: str, codename: str) -> list:
+        return self._levels.get((path, codename), [])
+
+    def members(self, department_id: int) -> list:
+        return self._members.get(department_id, [])
+
     # --- who -------------------------------------------------------------------------------------------------
 
     def holders(self, deadline) -> list:
         """Who holds the step: the work order's department members, else the people acting at the holding
         level (its dispatchers; the grid's verifiers for a verification)."""
         if deadline.work_order_id:
-            return self._members.get(deadline.work_order.department_id, [])
-        return self._levels.get(self._holder_key(deadline), [])
+            return self.members(deadline.work_order.department_id)
+        return self.at(*self._holder_key(deadline))
 
     def supervisors(self, deadline) -> list:
         """Supervisors of the level above the holder (督办)."""
-        return self._levels.get(self._supervisor_key(deadline), [])
+        return self.at(*self._supervisor_key(deadline))
 
 
 def holders_of(case) -> list:
@@ -331,7 +327,7 @@ def _sweep(now: datetime, batch: int, done: dict[str, int]) -> dict[str, int]:
 
     from .models import StepDeadline
 
-    people = _People()
+    people = People()
     while True:
         with transaction.atomic():
             rows = list(
@@ -380,7 +376,7 @@ TITLES = {
 }
 
 
-def _plan(d, now: datetime, people: _People, notices: list, done: dict[str, int]) -> tuple[str, ...]:
+def _plan(d, now: datetime, people: People, notices: list, done: dict[str, int]) -> tuple[str, ...]:
     """The notices one due row calls for (appended to ``notices``) and the markers to set on it."""
     from notifications.services import Notice, in_language_of
 

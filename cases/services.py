@@ -360,12 +360,12 @@ def _notify_new_holders(case: Case, *, action: str, actor: Any, work_order_ids: 
     on commit, each in the recipient's language; at most ``deadlines.NOTIFY_MAX`` people per department or level."""
     from notifications.services import Notice, in_language_of, notify_many
 
-    from .deadlines import NOTIFY_MAX, nearest
+    from .deadlines import department_members, nearest
 
     told: list[tuple[Any, str, str]] = []
     if action in ("dispatch", "redispatch") and work_order_ids:
-        for order in WorkOrder.objects.filter(pk__in=work_order_ids).select_related("department"):
-            members = order.department.members.filter(is_active=True).order_by("pk")[:NOTIFY_MAX]
+        departments = WorkOrder.objects.filter(pk__in=work_order_ids).values_list("department_id", flat=True)
+        for members in department_members(list(departments)).values():
             told += [(u, "assigned", gettext_noop("New work order: %(number)s")) for u in members]
     elif action == "escalate":
         told += [
