@@ -126,29 +126,8 @@ def inbox_page(*, user: Any, after: str = "", before: str = "", size: int = 30) 
 # --- channels -----------------------------------------------------------------------------------------------
 
 
-def _chosen(user: Any, registry: dict[str, Channel]) -> dict[str, bool]:
-    """The user's choice per channel code: their own rows, else settings.NOTIFY_DEFAULT_CHANNELS."""
-    defaults = set(getattr(settings, "NOTIFY_DEFAULT_CHANNELS", []))
-    own = dict(ChannelPreference.objects.filter(user=user).values_list("channel", "enabled"))
-    return {code: own.get(code, code in defaults) for code in registry}
-
-
-def delivery_channels(*, user: Any) -> list[str]:
-    """Codes of the channels a notice to ``user`` goes out on: chosen, configured, and able to reach them."""
-    registry = channel_registry.registry()
-    chosen = _chosen(user, registry)
-    return [
-        code
-        for code, channel in registry.items()
-        if chosen.get(code) and channel.is_available() and channel.accepts(user)
-    ]
-
-
-def delivery_channels_of(*, users: list[Any]) -> dict[int, list[str]]:
-    """``delivery_channels`` for many users at once: user id → channel codes, one query for all their choices."""
-    registry = channel_registry.registry()
-    if not users or not registry:
-        return {}
+def _chosen_of(users: list[Any], registry: dict[str, Channel]) -> dict[int, dict[str, bool]]:
+    """Each user's choice per channel code: their own rows, else settings.NOTIFY_DEFAULT_CHANNELS (one query)."""
     defaults = set(getattr(settings, "NOTIFY_DEFAULT_CHANNELS", []))
     own: dict[int, dict[str, bool]] = {}
     rows = ChannelPreference.objects.filter(user_id__in=[u.pk for u in users]).values_list(
@@ -156,14 +135,28 @@ def delivery_channels_of(*, users: list[Any]) -> dict[int, list[str]]:
     )
     for user_id, code, enabled in rows:
         own.setdefault(user_id, {})[code] = enabled
+    return {u.pk: {code: own.get(u.pk, {}).get(code, code in defaults) for code in registry} for u in users}
+
+
+def _chosen(user: Any, registry: dict[str, Channel]) -> dict[str, bool]:
+    return _chosen_of([user], registry)[user.pk]
+
+
+def delivery_channels(*, user: Any) -> list[str]:
+    """Codes of the channels a notice to ``user`` goes out on: chosen, configured, and able to reach them."""
+    return delivery_channels_of(users=[user]).get(user.pk, [])
+
+
+def delivery_channels_of(*, users: list[Any]) -> dict[int, list[str]]:
+    """``delivery_channels`` for many users at once: user id → channel codes, one query for all their choices."""
+    registry = channel_registry.registry()
+    if not users or not registry:
+        return {}
+    chosen = _chosen_of(users, registry)
     available = {code: channel for code, channel in registry.items() if channel.is_available()}
-    result: dict[int, list[str]] = {}
-    for user in users:
-        chosen = own.get(user.pk, {})
-        result[user.pk] = [
-            code for code, channel in available.items() if chosen.get(code, code in defaults) and channel.accepts(user)
-        ]
-    return result
+    return {
+        u.pk: [code for code, channel in available.items() if chosen[u.pk][code] and channel.accepts(u)] for u in users
+    }
 
 
 @dataclass(frozen=True)
