@@ -300,14 +300,10 @@ class Clocks:
             if step == "complete" and self.g.now - at < RECENT_DAYS * 86400:
                 self.closed.append((step, key[1], start, level, due, at))
 
-    def close_all(self, at: float) -> None:
-        for step, order_id in list(self.open_):
-            self.open_.pop((step, order_id))
-
     def after(self, step: str, at: float, level: int, orders: list[Order], redo: list | None) -> None:
         """What a case transition does to the clocks (``cases.services._clocks_after_transition``)."""
         if step in ("return", "cancel") or (step == "verify_failed" and not redo):
-            self.close_all(at)
+            self.open_.clear()  # returned or cancelled: every clock stops
         elif step == "escalate":
             for s in ("accept", "dispatch", "verify"):
                 self.close(s, at)
