@@ -30,7 +30,7 @@ venv: $(VENV)/.runtime
 dev: $(VENV)/.dev
 
 # Bootstrap, htmx and Leaflet are served by the app itself (intranets have no internet).
-static/vendor/.stamp: package.json
+static/vendor/.stamp: package.json bin/vendor-assets
 	@mkdir -p var/npm static/vendor
 	cp package.json var/npm/package.json
 	cd var/npm && npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund --loglevel=error
