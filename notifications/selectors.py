@@ -16,7 +16,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils.dateparse import parse_datetime
 
-from cases.selectors import Page
+from govgrid.pager import Page
 
 from . import channels as channel_registry
 from .models import ChannelPreference, Notification
