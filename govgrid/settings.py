@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "cases",
     "notifications",
     "bench",
+    "govgrid",
 ]
 
 MIDDLEWARE = [
