@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from govgrid import safejson
+
 from .models import Role
 
 
@@ -83,9 +85,9 @@ class GeoJSONField(forms.CharField):
         if not value:
             return None
         try:
-            return json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(_("This is not valid JSON: %(error)s"), params={"error": exc.msg}) from exc
+            return safejson.loads(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from exc
 
     def prepare_value(self, value):
         if isinstance(value, dict):

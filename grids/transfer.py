@@ -28,6 +28,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from govgrid import safejson
+
 from . import access, services
 from .codes import Level, level_slug, parse_level, validate_code
 from .geo import parse_boundary, validate_point
@@ -260,7 +262,7 @@ def _read_boundary(value: Any) -> dict | None:
         if not text:
             return None
         try:
-            geojson = json.loads(text)
+            geojson = safejson.loads(text)
         except ValueError as exc:
             raise ValidationError(_("The boundary is not valid GeoJSON text: %(error)s") % {"error": exc}) from exc
     return parse_boundary(geojson).geojson
@@ -714,9 +716,11 @@ def _read_features(data: bytes) -> list[Any]:
         )
     _refuse_binary(data, expected=expected)
     try:
-        document = json.loads(data.decode("utf-8-sig"))
+        document = safejson.loads(data.decode("utf-8-sig"), max_bytes=settings.GOVGRID_IMPORT_MAX_BYTES)
     except UnicodeDecodeError as exc:
         raise _FileError(_("A GeoJSON file must be UTF-8 text.")) from exc
+    except safejson.JSONTooDeep as exc:
+        raise _FileError(str(exc)) from exc
     except ValueError as exc:
         raise _FileError(_("The file is not valid JSON: %(error)s") % {"error": exc}) from exc
     if not isinstance(document, dict) or document.get("type") != "FeatureCollection":
