@@ -29,7 +29,26 @@ try:  # HEIC photos from phones, when the library is there
 except ImportError:  # pragma: no cover - the requirement is pinned
     HEIC = False
 
-Image.MAX_IMAGE_PIXELS = 60_000_000  # refuse decompression bombs (about 60 megapixels)
+# Decompression bombs: Pillow only raises above twice its limit, so the size is checked here from the header,
+# before any decoding. Photos are decoded at a reduced scale (JPEG's DCT scaling), so a full-size decode of a
+# phone photo never happens in the request; formats without that (PNG, WebP, HEIC) are also held to a budget of
+# decoded bytes. Together they keep one upload's memory well under 300 MB.
+MAX_PIXELS = 50_000_000
+FULL_DECODE_BUDGET = 160 * 1024 * 1024  # bytes of decoded pixels for formats that must be decoded whole
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+_BYTES_PER_PIXEL = {
+    "1": 1,
+    "L": 1,
+    "P": 1,
+    "LA": 2,
+    "I;16": 2,
+    "RGB": 3,
+    "YCbCr": 3,
+    "RGBA": 4,
+    "CMYK": 4,
+    "I": 4,
+    "F": 4,
+}
 
 IMAGE_FORMATS = {"JPEG": ("image/jpeg", ".jpg"), "PNG": ("image/png", ".png"), "WEBP": ("image/webp", ".webp")}
 if HEIC:
@@ -59,6 +78,30 @@ class CheckedFile:
         return self.content_type.startswith("image/")
 
 
+def _too_large(name: str) -> ValidationError:
+    return ValidationError(
+        _("%(name)s is too large an image (at most %(mp)d megapixels).") % {"name": name, "mp": MAX_PIXELS // 1_000_000}
+    )
+
+
+def _check_dimensions(name: str, img: Image.Image) -> None:
+    """Refuse by the header alone: nothing has been decoded yet."""
+    width, height = img.size
+    pixels = width * height
+    if pixels > MAX_PIXELS:
+        raise _too_large(name)
+    if img.format != "JPEG" and pixels * _BYTES_PER_PIXEL.get(img.mode, 4) > FULL_DECODE_BUDGET:
+        raise _too_large(name)
+
+
+def _decode_small(img: Image.Image, size: tuple[int, int]) -> None:
+    """Decode ``img`` at the smallest scale the format allows for ``size`` (JPEG: 1/2 to 1/8), reading the whole
+    file, so a truncated or corrupt image still fails here."""
+    if img.format == "JPEG":
+        img.draft("RGB", size)
+    img.load()
+
+
 def _sniff(name: str, data: bytes) -> tuple[str, str]:
     """(content type, extension) from the bytes; ValidationError for anything else."""
     if data.startswith(b"%PDF-"):
@@ -68,12 +111,15 @@ def _sniff(name: str, data: bytes) -> tuple[str, str]:
     try:
         with Image.open(io.BytesIO(data)) as probe:
             fmt = probe.format
+            _check_dimensions(name, probe)
             probe.verify()  # structure check without decoding everything
         with Image.open(io.BytesIO(data)) as img:
-            img.load()  # a truncated or corrupt image fails here
+            _decode_small(img, (max(1, img.width // 8), max(1, img.height // 8)))
+    except ValidationError:
+        raise
     except Image.DecompressionBombError as exc:
-        raise ValidationError(_("%(name)s is too large an image.") % {"name": name}) from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise _too_large(name) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, MemoryError) as exc:
         raise ValidationError(
             _("%(name)s is not a photo (JPEG, PNG, WebP, HEIC) or a PDF, or it is damaged.") % {"name": name}
         ) from exc
@@ -131,9 +177,11 @@ def _strip_location(data: bytes) -> bytes:
 
 
 def _thumbnail(data: bytes) -> bytes:
+    """A small JPEG, decoded at reduced scale and turned upright after shrinking (never at full size)."""
     with Image.open(io.BytesIO(data)) as img:
-        img = ImageOps.exif_transpose(img)
+        _decode_small(img, THUMB_SIZE)
         img.thumbnail(THUMB_SIZE)
+        img = ImageOps.exif_transpose(img)
         out = io.BytesIO()
         img.convert("RGB").save(out, format="JPEG", quality=80)
         return out.getvalue()

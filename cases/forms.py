@@ -120,10 +120,27 @@ class ReportForm(forms.Form):
 # --- case transitions -------------------------------------------------------------------------------------
 
 
+def _version() -> forms.IntegerField:
+    """The version of the case the person saw: a form without it (or with garbage) cannot be checked for a stale
+    page, so it is refused with a message that says what to do."""
+    stale_form = _("This form is incomplete or out of date: reload the case page and try again.")
+    return forms.IntegerField(
+        widget=forms.HiddenInput,
+        min_value=0,
+        max_value=2**31 - 1,
+        error_messages={
+            "required": stale_form,
+            "invalid": stale_form,
+            "min_value": stale_form,
+            "max_value": stale_form,
+        },
+    )
+
+
 class CaseActionForm(forms.Form):
     """A transition without extra input: the version, a comment (required when the step needs a reason)."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    version = _version()
     comment = _comment()
 
     def __init__(self, *args: Any, action: str, case=None, user=None, **kwargs: Any) -> None:
@@ -271,7 +288,7 @@ def case_action_form(action: str, *args: Any, **kwargs: Any) -> CaseActionForm:
 class WorkOrderActionForm(forms.Form):
     """A department's step (or the dispatcher's answer to an extension request)."""
 
-    version = forms.IntegerField(widget=forms.HiddenInput)
+    version = _version()
     comment = _comment()
 
     def __init__(self, *args: Any, action: str, order=None, **kwargs: Any) -> None:

@@ -39,6 +39,7 @@ from .models import CalendarDay, Case, WorkOrder
 from .workflow import TRANSITIONS, State, WorkOrderState, available_steps
 
 CONFLICT = gettext_lazy("This case changed while you were looking at it; reload.")
+NOT_NOW = gettext_lazy("This is not possible on the case as it is now.")
 PAGE_SIZE = 30
 WORKING = (State.DISPATCHED, State.IN_PROGRESS)
 EVENT_LABELS = {
@@ -105,7 +106,8 @@ def _fire(request: HttpRequest, case: Case, form, fn: Callable[..., Any], /, **k
         return None, None
     except (services.StaleCase, services.TransitionNotAllowed) as exc:
         fresh = selectors.case_get(user=request.user, pk=case.pk)
-        return None, _case_page(request, fresh, status=409, conflict=str(exc))
+        stale = isinstance(exc, services.StaleCase)
+        return None, _case_page(request, fresh, status=409, conflict=str(exc), stale=stale)
 
 
 def _describe(event) -> None:
@@ -179,11 +181,31 @@ def _work_order_actions(user, case: Case, order: WorkOrder, *, member: bool, dis
     return result
 
 
-def _case_page(request: HttpRequest, case: Case, *, bound=None, status: int = 200, conflict: str = "") -> HttpResponse:
+def _changed_by(event) -> str:
+    """Who changed the case last, when and how: what a person whose page went stale needs to know."""
+    who = event.actor.label if event.actor_id else _("the deadline sweep")
+    return _("%(who)s changed it at %(time)s (%(what)s). Reload to see the case as it is now.") % {
+        "who": who,
+        "time": timezone.localtime(event.at).strftime("%Y-%m-%d %H:%M"),
+        "what": event.label,
+    }
+
+
+def _case_page(
+    request: HttpRequest,
+    case: Case,
+    *,
+    bound=None,
+    status: int = 200,
+    conflict: str = "",
+    stale: bool = False,
+) -> HttpResponse:
     user = request.user
     events = selectors.case_events(case=case)
     for event in events:
         _describe(event)
+    if stale and events:
+        conflict = _changed_by(events[-1])
     orders = selectors.case_work_orders(case=case)
     regions = selectors.case_regions(case=case)
     may_dispatch = selectors.may_see_contact(user=user, case=case)
@@ -213,7 +235,7 @@ def _case_page(request: HttpRequest, case: Case, *, bound=None, status: int = 20
         "contact": case.reporter_contact if may_dispatch else mask_contact(case.reporter_contact),
         "actions": actions,
         "conflict": conflict,
-        "conflict_title": CONFLICT if status == 409 else "",
+        "conflict_title": (CONFLICT if stale else NOT_NOW) if status == 409 else "",
         "boundary_json": json.dumps(case.region.boundary) if case.region.boundary else "null",
         "tile_url": settings.GOVGRID_TILE_URL,
         "tile_attribution": settings.GOVGRID_TILE_ATTRIBUTION,
@@ -451,7 +473,7 @@ def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 _("%(number)s: %(action)s — done.") % {"number": done.number, "action": TRANSITIONS[action].label},
             )
             return redirect(_next_url(request, reverse("case_detail", args=[case.pk])))
-    return _case_page(request, case, bound=form)
+    return _case_page(request, case, bound=form, status=200 if form.is_valid() else 400)
 
 
 @login_required
@@ -481,7 +503,8 @@ def work_order_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
                 % {"number": order.case.number, "dept": order.department.name, "action": WORK_ORDER_LABELS[action]},
             )
             return redirect(_next_url(request, reverse("case_detail", args=[order.case_id])))
-    return _case_page(request, selectors.case_get(user=request.user, pk=order.case_id), bound=form)
+    fresh = selectors.case_get(user=request.user, pk=order.case_id)
+    return _case_page(request, fresh, bound=form, status=200 if form.is_valid() else 400)
 
 
 @login_required

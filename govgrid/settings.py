@@ -3,11 +3,15 @@
 Defaults give the embedded set-up of `make run`: a SQLite file and a filesystem broker under var/.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
+
+from govgrid.net import tile_origin
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("GOVGRID_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -41,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -57,15 +62,22 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django_permissions_policy.PermissionsPolicyMiddleware",
+    "govgrid.middleware.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "grids.middleware.SessionIdleMiddleware",
     "grids.middleware.UserLanguageMiddleware",
+    "grids.middleware.PasswordChangeRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout raised during authentication into its response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "govgrid.urls"
@@ -80,6 +92,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",
+                "django.template.context_processors.csp",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "grids.context_processors.navigation",
@@ -108,13 +121,17 @@ if env.str("DATABASE_TEST_NAME", default=""):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "grids.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# django-axes first: it refuses a locked-out account or address before the password is even checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ("username", "display_name", "first_name", "last_name", "email", "phone")},
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
@@ -197,10 +214,92 @@ GOVGRID_TILE_ATTRIBUTION = env.str("GOVGRID_TILE_ATTRIBUTION", default="")
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_SAMESITE = "Lax"
+# Behind the proxy that ends HTTPS (docs/operations.md): it says so in X-Forwarded-Proto. HSTS is only ever sent
+# on HTTPS responses, so a year is safe as the production default; SECURE_SSL_REDIRECT is the proxy's job.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+# Addresses (or networks) of the reverse proxies in front of the app: only when the request comes from one of them
+# is the client's address read from X-Forwarded-For (for the login lockout and the audit trail).
+GOVGRID_TRUSTED_PROXIES = env.list("GOVGRID_TRUSTED_PROXIES", default=[])
+
+# Content-Security-Policy on every response (Django's middleware): scripts and styles only from the app itself,
+# no inline script. The tile server of the maps, when set, is the one other origin images may come from.
+_TILE_ORIGIN = tile_origin(env.str("GOVGRID_TILE_URL", default=""))
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", "blob:", *([_TILE_ORIGIN] if _TILE_ORIGIN else [])],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "worker-src": [CSP.SELF],
+    "manifest-src": [CSP.SELF],
+    "media-src": [CSP.SELF, "blob:"],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
+# Permissions-Policy: the report page asks for the position and the camera; nothing else is allowed.
+PERMISSIONS_POLICY: dict[str, list[str]] = {
+    "geolocation": ["self"],
+    "camera": ["self"],
+    **{
+        feature: []
+        for feature in (
+            "accelerometer",
+            "autoplay",
+            "browsing-topics",
+            "display-capture",
+            "encrypted-media",
+            "fullscreen",
+            "gyroscope",
+            "hid",
+            "magnetometer",
+            "microphone",
+            "midi",
+            "payment",
+            "picture-in-picture",
+            "publickey-credentials-get",
+            "screen-wake-lock",
+            "serial",
+            "usb",
+            "xr-spatial-tracking",
+        )
+    },
+}
+
+# Sessions: signed out after GOVGRID_SESSION_IDLE_MINUTES without a request (shared office computers), unless
+# the person ticked "keep me signed in on this phone" (GOVGRID_SESSION_REMEMBER_DAYS).
+GOVGRID_SESSION_IDLE_MINUTES = env.int("GOVGRID_SESSION_IDLE_MINUTES", default=30)
+GOVGRID_SESSION_REMEMBER_DAYS = env.int("GOVGRID_SESSION_REMEMBER_DAYS", default=7)
+SESSION_COOKIE_AGE = GOVGRID_SESSION_REMEMBER_DAYS * 24 * 3600
+
+# Failed logins (django-axes): after GOVGRID_LOGIN_FAILURE_LIMIT failures for one account, or from one address,
+# further attempts are refused for GOVGRID_LOGIN_LOCKOUT_MINUTES (or until an admin unlocks the account).
+AXES_FAILURE_LIMIT = env.int("GOVGRID_LOGIN_FAILURE_LIMIT", default=10)
+GOVGRID_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("GOVGRID_LOGIN_ADDRESS_FAILURE_LIMIT", default=30)
+AXES_HANDLER = "grids.accounts.LoginAttemptHandler"
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("GOVGRID_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# A locked-out person trying again does not push the end of the lockout further away.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "govgrid.net.client_ip"
+AXES_LOCKOUT_CALLABLE = "grids.account_views.login_locked_out"
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Sign-ins are in the audit trail (grids/accounts.py); axes keeps only the failure counts.
+AXES_DISABLE_ACCESS_LOG = True
 
 # Cache (Redis when REDIS_URL is set, process memory otherwise)
 REDIS_URL = env.str("REDIS_URL", default="")
@@ -243,9 +342,40 @@ REST_FRAMEWORK = {
 }
 SPECTACULAR_SETTINGS = {"TITLE": "GovGrid API", "VERSION": "1"}
 
-# Mail (Django 6.1 mailers): the console by default; an SMTP or other backend by EMAIL_BACKEND.
-MAILERS = {"default": {"BACKEND": env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")}}
+# Mail (Django 6.1 mailers): EMAIL_URL (smtp://user:password@host:587/?tls=True) or EMAIL_BACKEND chooses it.
+# Without either, development prints mails on the console and production sends none: the e-mail channel is off,
+# every notice still reaches the in-app inbox, and `check --deploy` says so (docs/operations.md).
+_EMAIL_URL = env.str("EMAIL_URL", default="")
+_EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="")
+if _EMAIL_URL:
+    _mail = environ.Env.email_url_config(_EMAIL_URL)
+    MAILERS = {
+        "default": {
+            "BACKEND": _mail["EMAIL_BACKEND"],
+            "OPTIONS": {
+                "host": _mail.get("EMAIL_HOST") or "localhost",
+                "port": _mail.get("EMAIL_PORT") or 25,
+                "username": _mail.get("EMAIL_HOST_USER") or "",
+                "password": _mail.get("EMAIL_HOST_PASSWORD") or "",
+                "use_tls": bool(_mail.get("EMAIL_USE_TLS")),
+                "use_ssl": bool(_mail.get("EMAIL_USE_SSL")),
+                "timeout": 20,
+            },
+        }
+    }
+elif _EMAIL_BACKEND:
+    MAILERS = {"default": {"BACKEND": _EMAIL_BACKEND}}
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.console.EmailBackend"
+            if DEBUG
+            else "django.core.mail.backends.dummy.EmailBackend"
+        }
+    }
+GOVGRID_EMAIL_CONFIGURED = bool(_EMAIL_URL or _EMAIL_BACKEND or DEBUG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="govgrid@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # Notifications (notifications/): every notice lands in the in-app inbox; external channels are pluggable
 # (code -> class path), chosen by each user, retried with backoff, and never block the change that caused them.
@@ -277,4 +407,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # Sign-ins are in the audit trail; axes would log each one (and each cleanup) at INFO.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db.models import Q
@@ -124,7 +125,10 @@ class RegionRecodeForm(forms.Form):
 
 class RegionMoveForm(forms.Form):
     new_parent = forms.CharField(
-        label=_("New parent (code)"), max_length=15, help_text=_("Type the code of the new parent node.")
+        label=_("New parent (code)"),
+        max_length=15,
+        help_text=_("Type the code of the new parent node."),
+        widget=forms.TextInput(attrs={"list": "parents"}),
     )
     code = forms.CharField(
         label=_("New code"),
@@ -277,6 +281,11 @@ class StaffForm(forms.Form):
         widget=forms.PasswordInput,
         help_text=_("Leave empty to keep the current one."),
     )
+    must_change_password = forms.BooleanField(
+        label=_("Must choose a new password at the next login"),
+        required=False,
+        help_text=_("For a password you chose for someone: they replace it with their own before anything else."),
+    )
 
     def __init__(self, *args, regions=None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -290,3 +299,9 @@ class StaffForm(forms.Form):
 class TeamForm(forms.Form):
     name = forms.CharField(label=_("Team name"), max_length=150)
     members = DepartmentMembersForm.base_fields["members"]
+
+
+class LoginForm(AuthenticationForm):
+    """The login form with "keep me signed in on this phone" (a longer session on a person's own phone)."""
+
+    remember = forms.BooleanField(label=_("Keep me signed in on this phone"), required=False)

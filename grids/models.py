@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db import models
 from django.db.models import Q
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 from treebeard.mp_tree import MP_Node
@@ -91,6 +92,13 @@ class User(AbstractUser):
         help_text=_("The region this person mainly works in."),
     )
     language = models.CharField(_("language"), max_length=10, blank=True, choices=settings.LANGUAGES)
+    must_change_password = models.BooleanField(
+        _("must change the password at next login"),
+        default=False,
+        help_text=_("Set by an admin who chose the password; cleared when the person sets their own."),
+    )
+    # Part of the session hash: raising it signs the account out of every browser ("sign out everywhere").
+    session_epoch = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -104,6 +112,13 @@ class User(AbstractUser):
     def label(self) -> str:
         name = self.display_name or self.get_full_name()
         return f"{name} ({self.username})" if name else self.username
+
+    def _get_session_auth_hash(self, secret=None):
+        # Django signs sessions with an HMAC of the password hash; the epoch joins it so that sessions can be
+        # ended without changing the password.
+        return salted_hmac(
+            "grids.User.session_auth_hash", f"{self.password}|{self.session_epoch}", secret=secret, algorithm="sha256"
+        ).hexdigest()
 
 
 class RegionUserObjectPermission(UserObjectPermissionBase):

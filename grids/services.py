@@ -619,6 +619,7 @@ def staff_save(
     email: str = "",
     is_active: bool = True,
     password: str = "",
+    must_change_password: bool | None = None,
 ) -> User:
     """Create or edit a staff account whose main region is where the actor manages staff."""
     from django.contrib.auth import get_user_model
@@ -655,8 +656,16 @@ def staff_save(
             except ValidationError as exc:
                 raise ValidationError({"password": exc.messages}) from exc
             staff.set_password(password)
+        if must_change_password is not None and staff.pk != actor.pk:
+            staff.must_change_password = must_change_password
         staff.save()
-        new = {"username": username, "region": region.code, "active": is_active, "password_changed": bool(password)}
+        new = {
+            "username": username,
+            "region": region.code,
+            "active": is_active,
+            "password_changed": bool(password),
+            "must_change_password": staff.must_change_password,
+        }
         audit(actor=actor, action=action, target=staff, region=region, old=old, new=new)
         access.clear_cache(staff)
         return staff

@@ -7,7 +7,7 @@ import json
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
-from . import access, selectors, services, transfer
+from . import access, accounts, selectors, services, transfer
 from .codes import Level
 from .forms import (
     AccessCheckForm,
@@ -48,6 +48,17 @@ def _region_actions(user, region: Region) -> dict[str, bool]:
         "access": can("grids.manage_access"),
         "departments": can("grids.manage_department"),
     }
+
+
+def _require(user, perm: str, region: Region) -> None:
+    """The form of an action is shown only to those who may take it (the service checks again on POST)."""
+    if not access.user_can(user, perm, region):
+        raise PermissionDenied(_("You do not have the permission “%(perm)s” here.") % {"perm": perm})
+
+
+def _require_anywhere(user, perm: str) -> None:
+    if not access.user_can_anywhere(user, perm):
+        raise PermissionDenied(_("You do not have the permission “%(perm)s” anywhere.") % {"perm": perm})
 
 
 # --- home, language -----------------------------------------------------------------------------------------
@@ -125,6 +136,7 @@ def region_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def region_add(request: HttpRequest, pk: int) -> HttpResponse:
     parent = selectors.region_get(user=request.user, pk=pk)
+    _require(request.user, "grids.add_region", parent)
     suggested = services.region_suggest_code(parent=parent)
     form = RegionAddForm(request.POST or None, initial={"code": suggested})
     if request.method == "POST" and form.is_valid():
@@ -157,6 +169,7 @@ def region_add(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def region_edit(request: HttpRequest, pk: int) -> HttpResponse:
     region = selectors.region_get(user=request.user, pk=pk)
+    _require(request.user, "grids.change_region", region)
     initial = {
         "name": region.name,
         "boundary": region.boundary,
@@ -197,6 +210,7 @@ def region_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def region_recode(request: HttpRequest, pk: int) -> HttpResponse:
     region = selectors.region_get(user=request.user, pk=pk)
+    _require(request.user, "grids.change_region", region)
     form = RegionRecodeForm(request.POST or None, initial={"code": region.code})
     if request.method == "POST" and form.is_valid():
         if call_service(
@@ -221,6 +235,7 @@ def region_recode(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def region_move(request: HttpRequest, pk: int) -> HttpResponse:
     region = selectors.region_get(user=request.user, pk=pk)
+    _require(request.user, "grids.change_region", region)
     candidates = selectors.region_move_targets(user=request.user, region=region)
     form = RegionMoveForm(request.POST or None, candidates=candidates)
     if request.method == "POST" and form.is_valid():
@@ -250,6 +265,7 @@ def region_move(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def region_retire(request: HttpRequest, pk: int) -> HttpResponse:
     region = selectors.region_get(user=request.user, pk=pk)
+    _require(request.user, "grids.change_region", region)
     if request.method == "POST":
         try:
             if region.is_active:
@@ -267,6 +283,7 @@ def region_retire(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def region_delete(request: HttpRequest, pk: int) -> HttpResponse:
     region = selectors.region_get(user=request.user, pk=pk)
+    _require(request.user, "grids.delete_region", region)
     if request.method == "POST":
         parent = Region.objects.get_parent(region)
         try:
@@ -407,6 +424,7 @@ def _import_forget(request: HttpRequest) -> None:
 
 @login_required
 def region_import(request: HttpRequest, kind: str = "tree") -> HttpResponse:
+    _require_anywhere(request.user, "grids.change_region")
     planner = {"tree": transfer.plan_tree_import, "boundaries": transfer.plan_boundaries_import}[kind]
     writer = {"tree": transfer.tree_import, "boundaries": transfer.boundaries_import}[kind]
     form = UploadForm()
@@ -464,6 +482,7 @@ def region_export(request: HttpRequest, fmt: str) -> HttpResponse:
 
 @login_required
 def transfer_home(request: HttpRequest) -> HttpResponse:
+    _require_anywhere(request.user, "grids.change_region")
     return render(request, "grids/transfer.html", {"max_mb": settings.GOVGRID_IMPORT_MAX_BYTES // (1024 * 1024)})
 
 
@@ -479,6 +498,8 @@ def department_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def department_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    if pk is None:
+        _require_anywhere(request.user, "grids.manage_department")
     department = selectors.department_get(user=request.user, pk=pk, perm="grids.manage_department") if pk else None
     initial = (
         {
@@ -536,6 +557,8 @@ def role_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def role_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    if not services._may_edit_roles(request.user):
+        raise PermissionDenied(_("Only an administrator at city level can edit roles."))
     role = get_object_or_404(Role, pk=pk) if pk else None
     initial = (
         {"code": role.code, "name": role.name, "description": role.description, "permissions": role.permissions.all()}
@@ -571,6 +594,8 @@ def team_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def team_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    if not services._may_edit_roles(request.user):
+        raise PermissionDenied(_("Only an administrator at city level can edit teams."))
     team = get_object_or_404(selectors.team_list(user=request.user), pk=pk) if pk else None
     initial = (
         {"name": team.name, "members": "\n".join(team.user_set.order_by("username").values_list("username", flat=True))}
@@ -603,6 +628,7 @@ def team_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 
 @login_required
 def staff_list(request: HttpRequest) -> HttpResponse:
+    _require_anywhere(request.user, "grids.manage_staff")
     q = request.GET.get("q", "").strip()
     rows = selectors.staff_list(user=request.user)
     if q:
@@ -622,10 +648,13 @@ def staff_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             "email": staff.email,
             "region": staff.region.code if staff.region_id else "",
             "is_active": staff.is_active,
+            "must_change_password": staff.must_change_password,
         }
         if staff
-        else {"is_active": True}
+        else {"is_active": True, "must_change_password": True}
     )
+    if staff is None:
+        _require_anywhere(request.user, "grids.manage_staff")
     regions = selectors.region_list(user=request.user, perm="grids.manage_staff")
     form = StaffForm(request.POST or None, initial=initial, regions=regions)
     if request.method == "POST" and form.is_valid():
@@ -633,7 +662,8 @@ def staff_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         if saved:
             messages.success(request, _("Account %(name)s saved.") % {"name": saved.username})
             return redirect("staff_list")
-    return render(request, "grids/staff_form.html", {"form": form, "staff": staff})
+    lockout = accounts.lockout_of(username=staff.username) if staff else None
+    return render(request, "grids/staff_form.html", {"form": form, "staff": staff, "lockout": lockout})
 
 
 def handler403(request: HttpRequest, exception=None) -> HttpResponse:

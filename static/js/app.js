@@ -26,3 +26,27 @@ document.addEventListener("htmx:afterSwap", (event) => {
     if (button) { button.textContent = "▾"; button.setAttribute("aria-expanded", "true"); }
   }
 });
+// Pages carry no inline script (Content-Security-Policy): small behaviours are declared with data attributes.
+// data-autosubmit: a select that submits its form when changed (the language switch).
+document.addEventListener("change", (event) => {
+  const el = event.target.closest("[data-autosubmit]");
+  if (el && el.form) el.form.requestSubmit ? el.form.requestSubmit() : el.form.submit();
+});
+// data-confirm on a button or a form: ask before submitting.
+document.addEventListener("click", (event) => {
+  const el = event.target.closest("button[data-confirm], input[type=submit][data-confirm]");
+  if (el && !window.confirm(el.dataset.confirm)) { event.preventDefault(); event.stopImmediatePropagation(); }
+}, true);
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (form.matches("form[data-confirm]") && !window.confirm(form.dataset.confirm)) event.preventDefault();
+});
+// data-fill-location: fill two fields with the device's position.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-fill-location]");
+  if (!button || !navigator.geolocation) return;
+  navigator.geolocation.getCurrentPosition((p) => {
+    document.getElementById(button.dataset.latField).value = p.coords.latitude.toFixed(6);
+    document.getElementById(button.dataset.lngField).value = p.coords.longitude.toFixed(6);
+  });
+});

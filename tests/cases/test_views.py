@@ -292,7 +292,7 @@ def test_triage_offers_stock_phrases_and_calls_the_street(cast, category):
     case.refresh_from_db()
     assert case.state == State.CALLED and case.level == Level.STREET
     missing = act(cast.community, report(cast, category), "call_street", {"comment": ""})
-    assert missing.status_code == 200 and "This field is required" in missing.text
+    assert missing.status_code == 400 and "This field is required" in missing.text
 
 
 def test_street_queue_holds_what_the_dispatcher_holds_and_filters(cast, category):
@@ -353,7 +353,7 @@ def test_dispatch_by_post_creates_work_orders(cast, category):
 
     far = grid_services.department_save(actor=cast.city.actor, name="外区城管", code="d2-cg", region=cast.city.d2)
     bad = act(cast.dispatcher, other, "dispatch", {"lead": far.pk})
-    assert bad.status_code == 200 and "Select a valid choice" in bad.text
+    assert bad.status_code == 400 and "Select a valid choice" in bad.text
     assert not WorkOrder.objects.filter(case=other).exists()
 
 
@@ -366,12 +366,17 @@ def test_stale_version_answers_409_and_changes_nothing(cast, category):
     )
     assert response.status_code == 409
     assert "This case changed while you were looking at it; reload" in response.text
+    # it says who changed it and how, not only that it changed
+    assert f"{cast.supervisor.label} changed it at" in response.text and "(Accept)" in response.text
     fresh = Case.objects.get(pk=case.pk)
     assert fresh.state == State.ACCEPTED and fresh.version == seen + 1
     assert not CaseEvent.objects.filter(case=case, transition="return").exists()
     # a step that no longer applies is a conflict too
     late = act(cast.dispatcher, case, "accept")
-    assert late.status_code == 409 and "reload" in late.text
+    assert late.status_code == 409
+    # nothing changed under this viewer: the page says what is true, not "it changed"
+    assert "not possible while the case is Accepted" in late.text
+    assert "changed while you were looking" not in late.text
 
 
 def test_permission_denied_is_403(cast, category):
@@ -390,7 +395,7 @@ def test_department_sign_refuse_complete_through_post(cast, category):
     assert wo_act(cast.cg, cg_order, "sign", {"next": reverse("inbox")}).url == reverse("inbox")
     assert WorkOrder.objects.get(pk=cg_order.pk).state == WorkOrderState.SIGNED
     missing = wo_act(cast.zj, zj_order, "refuse", {"refusal_reason": ""})
-    assert missing.status_code == 200 and WorkOrder.objects.get(pk=zj_order.pk).state == WorkOrderState.ASSIGNED
+    assert missing.status_code == 400 and WorkOrder.objects.get(pk=zj_order.pk).state == WorkOrderState.ASSIGNED
     assert (
         wo_act(cast.zj, zj_order, "refuse", {"refusal_reason": "not_our_duty", "comment": "非本部门"}).status_code
         == 302
@@ -456,7 +461,7 @@ def test_close_evaluate_reopen_duplicate_and_assign(cast, category):
     original = called(cast, category, title="原件")
     repeat = called(cast, category, title="重复")
     unknown = act(cast.dispatcher, repeat, "mark_duplicate", {"duplicate_of": "NO-SUCH"})
-    assert unknown.status_code == 200 and "No such case" in unknown.text
+    assert unknown.status_code == 400 and "No such case" in unknown.text
     assert act(cast.dispatcher, repeat, "mark_duplicate", {"duplicate_of": original.number.lower()}).status_code == 302
     repeat.refresh_from_db()
     assert repeat.state == State.CANCELLED and repeat.duplicate_of == original
@@ -465,7 +470,7 @@ def test_close_evaluate_reopen_duplicate_and_assign(cast, category):
     assert act(cast.dispatcher, original, "assign", {"assignee": "supervisor"}).status_code == 302
     assert Case.objects.get(pk=original.pk).assignee == cast.supervisor
     refused = act(cast.dispatcher, original, "assign", {"assignee": "outsider"})
-    assert refused.status_code == 200 and "may see this case" in refused.text
+    assert refused.status_code == 400 and "may see this case" in refused.text
 
 
 # --- files and contact --------------------------------------------------------------------------------------
