@@ -14,7 +14,9 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
 COPY --from=assets /build/vendor static/vendor
-RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+# The production static build (hashed names, gzip): tests/project/test_production.py runs this very line.
+RUN SECRET_KEY=collectstatic-only DEBUG=false python manage.py collectstatic --noinput
 USER govgrid
 EXPOSE 8000
-CMD ["gunicorn", "govgrid.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# The same command as docker-compose.yml's web service (migrate, then gunicorn with gunicorn.conf.py).
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn govgrid.wsgi:application --config gunicorn.conf.py"]

@@ -321,6 +321,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
     (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+# The queue every task goes to unless routed (a separate installation on a shared Redis can take its own).
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -368,9 +370,7 @@ elif _EMAIL_BACKEND:
 else:
     MAILERS = {
         "default": {
-            "BACKEND": "django.core.mail.backends.console.EmailBackend"
-            if DEBUG
-            else "django.core.mail.backends.dummy.EmailBackend"
+            "BACKEND": "django.core.mail.backends.console.EmailBackend" if DEBUG else "govgrid.mail.MailOffBackend"
         }
     }
 GOVGRID_EMAIL_CONFIGURED = bool(_EMAIL_URL or _EMAIL_BACKEND or DEBUG)

@@ -92,6 +92,10 @@ class EmailChannel(Channel):
     code = "email"
     label = gettext_lazy("E-mail")
 
+    def is_available(self) -> bool:
+        # Production without EMAIL_URL/EMAIL_BACKEND sends no mail (settings.py): the channel is off.
+        return getattr(settings, "GOVGRID_EMAIL_CONFIGURED", True)
+
     def accepts(self, user: Any) -> bool:
         return bool(getattr(user, "email", ""))
 
