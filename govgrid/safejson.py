@@ -62,7 +62,7 @@ def loads(data: str | bytes, *, max_depth: int = MAX_DEPTH, max_bytes: int = MAX
         raise JSONTooDeep(_("The JSON is nested too deeply.")) from exc
     except json.JSONDecodeError as exc:
         raise ValueError(_("This is not valid JSON: %(error)s") % {"error": exc.msg}) from exc
-    if "\x00" in data and _has_nul(value):
+    if ("\\u0000" in data or "\x00" in data) and _has_nul(value):
         raise ValueError(_("The JSON contains a NUL character, which is not allowed in text."))
     return value
 

@@ -31,17 +31,36 @@ def browser():
         browser.close()
 
 
+CSP_WORDS = ("Content Security Policy", "Content-Security-Policy", "Refused to", "Permissions policy violation")
+
+
+def watch(page, sink: list[str]) -> None:
+    """Record every Content-Security-Policy (or Permissions-Policy) violation and every uncaught script error that
+    the page reports: the pages carry no inline script, and a violation means something on them stopped working."""
+    page.on("console", lambda m: sink.append(f"{page.url}: {m.text}") if any(w in m.text for w in CSP_WORDS) else None)
+    page.on("pageerror", lambda e: sink.append(f"{page.url}: uncaught {e}"))
+
+
 @pytest.fixture
-def new_page(browser, live_server):
+def violations():
+    found: list[str] = []
+    yield found
+    assert not found, "violations in the browser:\n" + "\n".join(found)
+
+
+@pytest.fixture
+def new_page(browser, live_server, violations):
     contexts = []
 
-    def make(viewport=None, locale="en-US"):
+    def make(viewport=None, locale="en-US", **options):
         context = browser.new_context(
-            base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900}, locale=locale
+            base_url=live_server.url, viewport=viewport or {"width": 1280, "height": 900}, locale=locale, **options
         )
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        watch(page, violations)
+        return page
 
     yield make
     for context in contexts:

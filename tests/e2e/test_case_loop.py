@@ -10,7 +10,7 @@ from cases.models import Case, CaseEvent, Category
 from cases.workflow import State
 from grids.demo import DEMO_PASSWORD, seed_demo
 from grids.models import Region
-from tests.e2e.conftest import login
+from tests.e2e.conftest import login, watch
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -52,7 +52,7 @@ def order_act(page, department: str, code: str, **fields) -> None:
     submit(order.locator(f"[data-testid=action-{code}]").first, **fields)
 
 
-def test_case_loop_across_the_roles(browser, live_server, shot, settings, tmp_path):
+def test_case_loop_across_the_roles(browser, live_server, shot, settings, tmp_path, violations):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path)
     seed_demo()
@@ -63,6 +63,7 @@ def test_case_loop_across_the_roles(browser, live_server, shot, settings, tmp_pa
         ctx = browser.new_context(base_url=live_server.url, locale="en-US", **context)
         ctx.set_default_timeout(15_000)
         page = ctx.new_page()
+        watch(page, violations)
         login(page, username, DEMO_PASSWORD)
         return page
 
