@@ -19,7 +19,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -83,7 +83,7 @@ def _next_url(request: HttpRequest, default: str) -> str:
     ok = url_has_allowed_host_and_scheme(
         candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     )
-    return candidate if candidate and ok else default
+    return candidate if candidate.startswith("/") and ok else default
 
 
 def _cursor(request: HttpRequest) -> dict[str, str]:
@@ -376,7 +376,7 @@ def street_bulk(request: HttpRequest) -> HttpResponse:
     form = forms.BulkForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("Choose an action and tick at least one case."))
-        return redirect(back)
+        return HttpResponseRedirect(back)
     action, picked = form.cleaned_data["action"], form.cleaned_data["cases"]
     found = {c.pk: c for c in selectors.street_queue(user=request.user).filter(pk__in=list(picked))}
     done, failed = [], []
@@ -398,7 +398,7 @@ def street_bulk(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("%(action)s: %(numbers)s") % {"action": label, "numbers": ", ".join(done)})
     if failed:
         messages.error(request, _("Not done: %(items)s") % {"items": "; ".join(failed)})
-    return redirect(back)
+    return HttpResponseRedirect(back)
 
 
 @login_required
@@ -472,7 +472,7 @@ def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
                 request,
                 _("%(number)s: %(action)s — done.") % {"number": done.number, "action": TRANSITIONS[action].label},
             )
-            return redirect(_next_url(request, reverse("case_detail", args=[case.pk])))
+            return HttpResponseRedirect(_next_url(request, reverse("case_detail", args=[case.pk])))
     return _case_page(request, case, bound=form, status=200 if form.is_valid() else 400)
 
 
@@ -502,7 +502,7 @@ def work_order_action(request: HttpRequest, pk: int, action: str) -> HttpRespons
                 _("%(number)s · %(dept)s: %(action)s — done.")
                 % {"number": order.case.number, "dept": order.department.name, "action": WORK_ORDER_LABELS[action]},
             )
-            return redirect(_next_url(request, reverse("case_detail", args=[order.case_id])))
+            return HttpResponseRedirect(_next_url(request, reverse("case_detail", args=[order.case_id])))
     fresh = selectors.case_get(user=request.user, pk=order.case_id)
     return _case_page(request, fresh, bound=form, status=200 if form.is_valid() else 400)
 
