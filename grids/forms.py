@@ -9,6 +9,7 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from govgrid import safejson
@@ -49,9 +50,25 @@ PERMISSION_LABELS = {
 }
 
 
+# Django's own add/change/delete/view permissions are stored with English names; they are labelled from the
+# model's (translated) name instead.
+_DEFAULT_ACTIONS = {
+    "add": _("Can add %(thing)s"),
+    "change": _("Can change %(thing)s"),
+    "delete": _("Can delete %(thing)s"),
+    "view": _("Can view %(thing)s"),
+}
+
+
 def _permission_label(p: Permission) -> str:
     code = f"{p.content_type.app_label}.{p.codename}"
-    return f"{code} — {PERMISSION_LABELS.get(code, p.name)}"
+    if code in PERMISSION_LABELS:
+        return f"{code} — {PERMISSION_LABELS[code]}"
+    action, _sep, model = p.codename.partition("_")
+    model_class = p.content_type.model_class()
+    if action in _DEFAULT_ACTIONS and model_class is not None and model == model_class._meta.model_name:
+        return f"{code} — {_DEFAULT_ACTIONS[action] % {'thing': model_class._meta.verbose_name}}"
+    return f"{code} — {gettext(p.name)}"  # the app's own permissions: their names are msgids
 
 
 def call_service(form: forms.Form, fn, **kwargs):

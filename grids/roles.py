@@ -4,6 +4,7 @@ overwrites an existing role."""
 from __future__ import annotations
 
 from django.contrib.auth.models import Permission
+from django.utils.translation import gettext_noop
 
 VIEW = ["grids.view_region"]
 CASE_VIEW = ["cases.view_case"]
@@ -42,19 +43,19 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
     (
         "grid_worker",
         "网格员",
-        "Walks a grid, reports cases, visits households, verifies fixes.",
+        gettext_noop("Walks a grid, reports cases, visits households, verifies fixes."),
         [*VIEW, *CASE_VIEW, "cases.report_case", "cases.verify_case"],
     ),
     (
         "grid_leader",
         "网格长",
-        "Leads the grid workers of a community and triages what they report.",
+        gettext_noop("Leads the grid workers of a community and triages what they report."),
         [*VIEW, *CASE_VIEW, "cases.report_case", "cases.triage_case", "cases.verify_case", "cases.escalate_case"],
     ),
     (
         "community_staff",
         "社区工作人员",
-        "Settles cases locally or calls the street.",
+        gettext_noop("Settles cases locally or calls the street."),
         [
             *VIEW,
             *CASE_VIEW,
@@ -68,31 +69,31 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
     (
         "street_dispatcher",
         "街道指挥中心调度员",
-        "Accepts called cases and dispatches them to departments.",
+        gettext_noop("Accepts called cases and dispatches them to departments."),
         [*VIEW, *CASE_VIEW, *STREET],
     ),
     (
         "department_handler",
         "职能部门处置人员",
-        "Signs for work orders, does the work, reports the result (as a member of a department).",
+        gettext_noop("Signs for work orders, does the work, reports the result (as a member of a department)."),
         VIEW,
     ),
     (
         "supervisor",
         "督办人员",
-        "District or city command centre: watches deadlines, supervises, takes escalated cases.",
+        gettext_noop("District or city command centre: watches deadlines, supervises, takes escalated cases."),
         [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case"],
     ),
     (
         "hotline_operator",
         "热线回访员",
-        "Calls residents back after closing and records their evaluation.",
+        gettext_noop("Calls residents back after closing and records their evaluation."),
         [*VIEW, *CASE_VIEW, "cases.evaluate_case"],
     ),
     (
         "region_admin",
         "区域管理员",
-        "Edits the region tree, departments, staff and who may do what below the node.",
+        gettext_noop("Edits the region tree, departments, staff and who may do what below the node."),
         ADMIN,
     ),
 ]

@@ -8,6 +8,23 @@ from tests.factories import UserFactory, build_city, superuser
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_configure(config):
+    """Tests that need PostgreSQL, Redis or a real Celery worker skip when those are missing; they must not skip
+    because pytest was started without them while they run on this machine (then half the suite would quietly not
+    run). `make test` sets the environment through tests/services.py; a bare `pytest` refuses to start instead."""
+    if os.environ.get("GOVGRID_TEST_POSTGRES") or os.environ.get("GOVGRID_TEST_SERVICES_CHECKED"):
+        return
+    from tests.services import answers
+
+    running = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if answers("127.0.0.1", port)]
+    if running:
+        raise pytest.UsageError(
+            f"{' and '.join(running)} run on this machine, but this pytest was started without them, so the tests "
+            'that need them would skip. Run `make test`, or first: eval "$(.venv/bin/python tests/services.py)" '
+            "(GOVGRID_TEST_SERVICES_CHECKED=1 runs without them on purpose)."
+        )
+
+
 def pytest_collection_modifyitems(config, items):
     if connection.vendor == "postgresql":
         return

@@ -42,6 +42,7 @@ def main() -> int:
     else:
         print("echo '!!! Redis does not answer: tests that need it skip. !!!' >&2")
     exports.setdefault("DEBUG", "1")
+    exports["GOVGRID_TEST_SERVICES_CHECKED"] = "1"
     for key, value in exports.items():
         print(f"export {key}='{value}'")
     return 0

@@ -143,6 +143,25 @@ def test_two_sweeps_at_once_notify_exactly_once(request):
     assert CaseEvent.objects.filter(transition="escalate").count() == 6
 
 
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_remind_exactly_once(request):
+    """The reminder at yellow is raced like the rest: four sweeps at the same moment, each reminder once."""
+    cast = request.getfixturevalue("cast")
+    from cases.models import Category
+
+    category = Category.objects.get(code="csgl-zdjy")
+    cases = [called(cast, category) for _ in range(5)]
+    yellow = max(StepDeadline.objects.filter(case__in=cases).values_list("yellow_at", flat=True))
+    results = run_in_threads(4, lambda i: deadlines.sweep(now=yellow, batch=1))
+    assert all(isinstance(r, dict) for r in results), results
+    assert sum(r["reminded"] for r in results) == 5
+    assert sum(r["urged"] for r in results) == 0
+    assert notifications_of(cast.dispatcher, "reminder").count() == 5
+    assert StepDeadline.objects.filter(case__in=cases, reminded_at__isnull=False).count() == 5
+    assert deadlines.sweep(now=yellow)["reminded"] == 0
+
+
 def test_lists_show_and_filter_by_light(cast, category):
     from django.test import Client
     from django.urls import reverse

@@ -123,8 +123,9 @@ def shape(path: str) -> str:
     return re.sub(r"\d{4}-\d{2}-\d{2}|\d+", "#", path)
 
 
-def crawl(client: Client) -> tuple[set[str], list[dict]]:
-    """Pages reachable from the home page (by shape, at most MAX_PAGES), and the distinct forms on them."""
+def crawl(client: Client, on_page=None) -> tuple[set[str], list[dict]]:
+    """Pages reachable from the home page (at most PER_SHAPE of a kind, MAX_PAGES in all), and the distinct forms
+    on them; ``on_page(url, response)`` sees every HTML page on the way."""
     seen_shapes: dict[str, int] = {}
     visited: set[str] = set()
     queue = deque(["/"])
@@ -139,6 +140,8 @@ def crawl(client: Client) -> tuple[set[str], list[dict]]:
         assert response.status_code < 500, f"GET {url} → {response.status_code}"
         if response.status_code != 200 or "text/html" not in response.get("Content-Type", ""):
             continue
+        if on_page is not None:
+            on_page(url, response)
         page = Forms()
         page.feed(response.content.decode("utf-8", "replace"))
         for link in page.links:
