@@ -161,7 +161,11 @@ def _decode_text(data: bytes) -> str:
         except UnicodeDecodeError:
             continue
         if "\x00" in text:
-            break
+            line = text.count("\n", 0, text.index("\x00")) + 1
+            raise _FileError(
+                _("Line %(line)d contains a NUL character, which text cannot hold: remove it and upload again.")
+                % {"line": line}
+            )
         return text
     raise _FileError(_("The file is not readable text. Save it from Excel as “CSV UTF-8” or as an .xlsx workbook."))
 
@@ -240,9 +244,20 @@ def _table(data: bytes) -> Iterator[tuple[int, list[Any]]]:
     """The records of a CSV or XLSX file, told apart by content (never by the file's name)."""
     _check_size(data)
     if data.startswith(ZIP_MAGIC):
-        return _xlsx_records(data)
+        return _without_nul(_xlsx_records(data))
     _refuse_binary(data, expected=_("a CSV or .xlsx spreadsheet"))
-    return _csv_records(data)
+    return _without_nul(_csv_records(data))
+
+
+def _without_nul(records: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    """Refuse a file with a NUL character in any cell (CSV, or XLSX's _x0000_ escape): text cannot hold it."""
+    for line, cells in records:
+        if any(isinstance(cell, str) and "\x00" in cell for cell in cells):
+            raise _FileError(
+                _("Line %(line)d contains a NUL character, which text cannot hold: remove it and upload again.")
+                % {"line": line}
+            )
+        yield line, cells
 
 
 def _float_or_none(value: Any) -> float | None:

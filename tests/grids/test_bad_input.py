@@ -100,3 +100,15 @@ def test_an_existing_roles_form_is_refused_to_a_grid_worker(people):
     role = Role.objects.get(code="grid_worker")
     assert client_for(people["worker"]).get(reverse("role_edit", args=[role.pk])).status_code == 403
     assert client_for(people["admin"]).get(reverse("role_edit", args=[role.pk])).status_code == 200
+
+
+def test_an_import_with_a_nul_character_is_refused_in_the_preview(city, people):
+    row = [f"{city.c111.code}099", "导入\x00网格", city.c111.code, "grid"]
+    # far enough down the file that the first bytes look like ordinary text
+    padding = "".join(f"{city.c111.code}{n:03d},网格{n},{city.c111.code},grid\n" for n in range(5, 400))
+    body = ("code,name,parent_code,level\n" + padding + ",".join(row) + "\n").encode()
+    c = client_for(people["admin"])
+    preview = c.post(reverse("region_import"), {"file": SimpleUploadedFile("r.csv", body)})
+    assert preview.status_code == 200 and "contains a NUL character" in preview.text
+    assert c.post(reverse("region_import"), {"confirm": "1"}).status_code == 302  # nothing stored to confirm
+    assert not Region.objects.filter(code__in=[row[0], f"{city.c111.code}005"]).exists()
