@@ -291,7 +291,9 @@ GOVGRID_LOGIN_ADDRESS_FAILURE_LIMIT = env.int("GOVGRID_LOGIN_ADDRESS_FAILURE_LIM
 AXES_HANDLER = "grids.accounts.LoginAttemptHandler"
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("GOVGRID_LOGIN_LOCKOUT_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
-AXES_RESET_ON_SUCCESS = True
+# A success does not forget failures: with the address among the lockout parameters, a reset would also wipe the
+# failures against other accounts from that address (one valid login would reopen the guessing).
+AXES_RESET_ON_SUCCESS = False
 # A locked-out person trying again does not push the end of the lockout further away.
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "govgrid.net.client_ip"

@@ -66,6 +66,14 @@ def test_wrong_passwords_lock_the_account_and_the_right_one_is_refused_during_th
     assert not AuditLog.objects.filter(data__icontains="wrong-").exists()  # passwords are never stored
 
 
+def test_a_valid_login_from_the_same_address_does_not_forget_the_failures(people, settings):
+    for n in range(settings.AXES_FAILURE_LIMIT - 1):
+        login("alice", f"wrong-{n}", address="10.4.4.4")
+    assert login("bob", PASSWORD, address="10.4.4.4")[1].status_code == 302  # the attacker's own account
+    login("alice", "one-more-wrong", address="10.4.4.4")
+    assert login("alice", PASSWORD, address="10.4.4.4")[1].status_code == 429
+
+
 def test_the_lockout_ends_by_itself_after_the_cool_off(people, settings):
     for n in range(settings.AXES_FAILURE_LIMIT):
         login("alice", f"wrong-{n}")
