@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib.auth.models import Group
 from django.db import transaction
 
-from . import services
+from . import access, services
 from .models import Department, Grant, Region, Role, User
 
 DEMO_PASSWORD = "govgrid-demo"  # noqa: S105 - demo data only, printed by make run
@@ -132,6 +132,7 @@ def seed_demo() -> list[tuple[str, str]]:
             user.save()
         if username == "dispatcher":
             user.groups.add(team)
+            access.grants_changed()
         else:
             _grant(actor, region, role_code, user=user)
         for dept_code in DEPARTMENT_MEMBERS.get(username, []):

@@ -32,6 +32,7 @@ TREE_LOCK_KEY = 0x6E1D_7EE
 
 
 def _lock_tree() -> None:
+    access.grants_changed()  # a structural edit may change the paths that cached grants name
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TREE_LOCK_KEY])
@@ -371,6 +372,7 @@ def sync_object_permissions(
     Each chunk reads its grants and rows with two ``IN`` queries and keeps the wanted pairs in Python: a
     long OR of pairs costs more to compile than to run.
     """
+    access.grants_changed()
     for principal, keys, model in (
         ("user", sorted(set(user_keys)), RegionUserObjectPermission),
         ("group", sorted(set(group_keys)), RegionGroupObjectPermission),
@@ -691,6 +693,7 @@ def team_save(*, actor: User, team: Group | None = None, name: str, members: Ite
             old = set(team.user_set.values_list("username", flat=True))
         members = list(members)
         team.user_set.set(members)
+        access.grants_changed()  # a team's grants now reach other people
         new = {m.username for m in members}
         audit(
             actor=actor, action="team.save", target=team, name=name, added=sorted(new - old), removed=sorted(old - new)

@@ -36,6 +36,15 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fresh_grant_cache(django_db_setup, django_db_blocker):
+    """Test databases restart their ids each run: grants cached by an earlier run must not be found."""
+    from grids import access
+
+    with django_db_blocker.unblock():
+        access.forget_all_grants()
+
+
 @pytest.fixture
 def root(db):
     return superuser()

@@ -81,6 +81,27 @@ def test_revoke_takes_effect_on_next_request(city, make_user):
     assert not RegionUserObjectPermission.objects.filter(user=user).exists()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_cached_grants_follow_a_revoke_and_a_move_on_the_very_next_request(request):
+    """Outside a test transaction grants are cached across requests (Redis in production); a change of a grant or
+    of the tree is seen by the very next request all the same."""
+    from django.test import Client
+    from django.urls import reverse
+
+    city = request.getfixturevalue("city")
+    user = request.getfixturevalue("make_user")("cached-worker")
+    grant = grant_role(user, "grid_worker", city.c111, actor=city.actor)
+    client = Client()
+    client.force_login(user)
+    page = reverse("region_detail", args=[city.g1111.pk])
+    assert client.get(page).status_code == 200
+    assert client.get(page).status_code == 200  # from the cache now
+    services.region_move(actor=city.actor, region=city.c111, new_parent=city.s21)
+    assert client.get(page).status_code == 200  # the grant follows the moved community
+    services.grant_revoke(actor=city.actor, grant=grant)
+    assert client.get(page).status_code == 404
+
+
 def test_revoking_one_role_keeps_what_another_grant_gives(city, make_user):
     user = make_user("worker")
     worker = grant_role(user, "grid_worker", city.c111, actor=city.actor)
