@@ -207,11 +207,13 @@ def test_sessions_end_after_the_idle_time_unless_kept_on_a_phone(people, setting
 
 
 def test_an_idle_session_is_signed_out(people, settings):
-    from django.contrib.sessions.models import Session
+    from importlib import import_module
 
     client, _response = login("bob", PASSWORD)
-    key = client.session.session_key
-    Session.objects.filter(session_key=key).update(expire_date=timezone.now() - timedelta(seconds=1))
+    store = import_module(settings.SESSION_ENGINE).SessionStore(client.session.session_key)
+    store.load()
+    store.set_expiry(timezone.now() - timedelta(seconds=1))  # as if the idle time had run out
+    store.save()
     response = client.get(reverse("case_list"))
     assert response.status_code == 302 and response.url.startswith(reverse("login"))
 
