@@ -7,10 +7,12 @@ work-order steps it drives.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from grids.models import Department, Region
@@ -132,6 +134,16 @@ class CaseSequence(models.Model):
         return f"{self.prefix}-{self.day:%Y%m%d}: {self.last}"
 
 
+@lru_cache(maxsize=1)
+def _case_url_pattern() -> str:
+    return reverse("case_detail", args=[987654321]).replace("987654321", "{}")
+
+
+def case_url(pk: int) -> str:
+    """The case page's address (reversed once per process: lists print thirty of them)."""
+    return _case_url_pattern().format(pk)
+
+
 class Case(models.Model):
     """A case (事件) reported in a grid and worked on up the tree."""
 
@@ -141,12 +153,20 @@ class Case(models.Model):
     category = models.ForeignKey(Category, verbose_name=_("category"), on_delete=models.PROTECT, related_name="cases")
     urgency = models.CharField(_("urgency"), max_length=10, choices=Urgency.choices, default=Urgency.NORMAL)
     source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.PATROL)
-    region = models.ForeignKey(Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="cases")
+    # db_index=False: the (region, state, created_at) index below serves every lookup by region.
+    region = models.ForeignKey(
+        Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="cases", db_index=False
+    )
     address = models.CharField(_("address"), max_length=200, blank=True)
     lat = models.FloatField(_("latitude"), null=True, blank=True)
     lng = models.FloatField(_("longitude"), null=True, blank=True)
     reporter = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="reported_cases"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="reported_cases",
+        db_index=False,  # case_reporter_idx (reporter, created_at) serves it
     )
     reporter_contact = models.CharField(_("reporter contact"), max_length=100, blank=True)
     parties = models.TextField(_("parties involved"), blank=True)
@@ -159,6 +179,10 @@ class Case(models.Model):
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates")
     satisfaction = models.CharField(_("satisfaction"), max_length=12, choices=Satisfaction.choices, blank=True)
     rework_count = models.PositiveSmallIntegerField(default=0)
+    # Ids of the departments the case has had work orders with, kept by the case service when it dispatches: a
+    # department member's case list checks them on the case row, instead of a subquery over the department's whole
+    # history of work orders.
+    departments = models.JSONField(default=list, blank=True, editable=False)
     # The earliest open step deadline (kept by cases.deadlines), so lists sort and filter by traffic light.
     due_at = models.DateTimeField(_("due"), null=True, blank=True, db_index=True)
     yellow_at = models.DateTimeField(null=True, blank=True)
@@ -192,10 +216,23 @@ class Case(models.Model):
                 name="case_open_due_idx",
                 condition=~Q(state__in=[State.CLOSED, State.CANCELLED]),
             ),
+            # Queues of open cases sorted by report time: the open backlog, not five years of closed cases.
+            models.Index(
+                fields=["created_at", "id"],
+                name="case_open_created_idx",
+                condition=~Q(state__in=[State.CLOSED, State.CANCELLED]),
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.number} {self.title}"
+
+    def get_absolute_url(self) -> str:
+        return case_url(self.pk)
+
+    @property
+    def url(self) -> str:
+        return case_url(self.pk)
 
     @property
     def region_path(self) -> str:
@@ -230,7 +267,8 @@ class WorkOrder(models.Model):
     """One department's part of a dispatch (工单): lead or assisting."""
 
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="work_orders")
-    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="work_orders")
+    # db_index=False: workorder_inbox_idx (department, state, created_at) serves it.
+    department = models.ForeignKey(Department, on_delete=models.PROTECT, related_name="work_orders", db_index=False)
     is_lead = models.BooleanField(_("lead"), default=False)
     state = models.CharField(_("state"), max_length=12, choices=WorkOrderState.choices, default=WorkOrderState.ASSIGNED)
     round = models.PositiveSmallIntegerField(default=1)
@@ -279,8 +317,11 @@ class WorkOrder(models.Model):
 class CaseEvent(models.Model):
     """One step of the timeline. Immutable: the database refuses updates and deletes (migration 0002)."""
 
-    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events")
-    work_order = models.ForeignKey(WorkOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="events")
+    # Indexes: caseevent_case_idx (case, at) serves the case; the work order's is partial (most events have none).
+    case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="events", db_index=False)
+    work_order = models.ForeignKey(
+        WorkOrder, null=True, blank=True, on_delete=models.PROTECT, related_name="events", db_index=False
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -293,7 +334,10 @@ class CaseEvent(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["case", "at"], name="caseevent_case_idx")]
+        indexes = [
+            models.Index(fields=["case", "at"], name="caseevent_case_idx"),
+            models.Index(fields=["work_order"], name="caseevent_work_order_idx", condition=Q(work_order__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.transition} {self.from_state}→{self.to_state}"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
@@ -120,8 +121,22 @@ def _visible(user: Any, rows: QuerySet[Case]) -> QuerySet[Case]:
     condition = Q(region_id__in=regions.values("id"))
     departments = department_ids(user)
     if departments:
-        condition |= Q(Exists(WorkOrder.objects.filter(case=OuterRef("pk"), department_id__in=departments)))
+        condition |= _with_departments(departments)
     return rows.filter(condition)
+
+
+def _with_departments(departments: frozenset[int]) -> Q:
+    """Cases that have had a work order with one of ``departments``.
+
+    On PostgreSQL a check of the case row's own list (``jsonb @>``), so a list ordered by report time stops after a
+    page of rows whatever the department's history; elsewhere (the embedded SQLite) a subquery on the work orders.
+    """
+    if connection.vendor == "postgresql":
+        condition = Q()
+        for pk in sorted(departments):
+            condition |= Q(departments__contains=[pk])
+        return condition
+    return Q(Exists(WorkOrder.objects.filter(case=OuterRef("pk"), department_id__in=departments)))
 
 
 def apply_filters(rows: QuerySet[Case], filters: Mapping[str, Any] | None) -> QuerySet[Case]:

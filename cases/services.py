@@ -194,6 +194,8 @@ def _create_work_orders(
     clash = [d.name for d in departments if d.pk in live]
     if clash:
         raise ValidationError({"departments": _("Already working on it: %(names)s") % {"names": ", ".join(clash)}})
+    # The caller saves the case (locked) in the same transaction: its departments follow its work orders.
+    case.departments = sorted({*(case.departments or []), *(d.pk for d in departments)})
     return [
         WorkOrder.objects.create(
             case=case, department=d, is_lead=lead_first and i == 0, round=round_, note=note, due_at=due_at

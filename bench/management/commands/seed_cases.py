@@ -410,6 +410,7 @@ class Generator:
                 "closed_at",
                 "due_at",
                 "yellow_at",
+                "departments",
             ],
         )
         self.orders = Rows(
@@ -653,6 +654,7 @@ class Generator:
             when(times[-1]),
             when(closed),
             *clocks.write(case_id, open_case=state not in (State.CLOSED, State.CANCELLED)),
+            json.dumps(sorted({o.dept.id for o in orders})),
         )
         for o in orders:
             self.orders.add(
