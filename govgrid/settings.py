@@ -82,6 +82,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "govgrid.urls"
+FORM_RENDERER = "govgrid.forms_renderer.FastRenderer"
 WSGI_APPLICATION = "govgrid.wsgi.application"
 
 TEMPLATES = [
