@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from grids import access
 from grids.codes import Level
@@ -120,14 +120,16 @@ def _describe(event) -> None:
 
 
 def _action(code: str, form, url: str, label, chips=()) -> dict[str, Any]:
+    """One action offered on a page. ``form`` is None when it is loaded only when the person opens the action
+    (htmx, from ``url`` by GET): a quick action (one button) is always built, the others on demand."""
     return {
         "code": code,
         "label": label,
         "form": form,
         "url": url,
         "chips": chips,
-        "multipart": "files" in form.fields,
-        "quick": code in QUICK and "files" not in form.fields and not form.errors,
+        "multipart": form is not None and "files" in form.fields,
+        "quick": code in QUICK and (form is None or ("files" not in form.fields and not form.errors)),
     }
 
 
@@ -135,8 +137,17 @@ def _case_action(case: Case, code: str, form, chips=()) -> dict[str, Any]:
     return _action(code, form, reverse("case_action", args=[case.pk, code]), TRANSITIONS[code].label, chips)
 
 
-def _case_actions(user, case: Case, orders: list[WorkOrder], bound=None, clocks=()) -> list[dict[str, Any]]:
-    """The transitions the viewer may fire now, each with its form (the bound one when re-shown). Suspending is
+def _built_now(code: str, bound, open_code: str | None) -> bool:
+    """Build this action's form for the page itself: a quick action, the one being re-shown with its errors, or
+    the one asked for; every other form waits until it is opened."""
+    return code in QUICK or code == open_code or getattr(bound, "action", None) == code
+
+
+def _case_actions(
+    user, case: Case, orders: list[WorkOrder], bound=None, clocks=(), open_code: str | None = None
+) -> list[dict[str, Any]]:
+    """The transitions the viewer may fire now: quick ones as their button, the bound one when re-shown and the one
+    asked for (``open_code``) with their forms, the rest as a button that loads the form when opened. Suspending is
     offered while a clock runs, resuming while one is paused (``clocks``: the case's step deadlines)."""
     codes = [code for code in TRANSITIONS if services.can_fire(user, case, code)]
     open_clocks = [d for d in clocks if d.closed_at is None]
@@ -146,12 +157,19 @@ def _case_actions(user, case: Case, orders: list[WorkOrder], bound=None, clocks=
         codes.remove("resume")
     if not any(o.state == WorkOrderState.REFUSED for o in orders) and "redispatch" in codes:
         codes.remove("redispatch")
-    dispatching = {"dispatch", "redispatch"} & set(codes)
+    built = [code for code in codes if _built_now(code, bound, open_code)]
+    dispatching = {"dispatch", "redispatch"} & set(built)
     departments = selectors.dispatch_departments(case=case) if dispatching else None
-    suggested = services.suggest_departments(case=case) if "dispatch" in codes else []
-    chips = selectors.response_templates(categories=[case.category_id], transitions=codes) if codes else {}
+    suggested = services.suggest_departments(case=case) if "dispatch" in built else []
+    wanting_chips = [code for code in built if code not in QUICK]
+    chips = (
+        selectors.response_templates(categories=[case.category_id], transitions=wanting_chips) if wanting_chips else {}
+    )
     actions = []
     for code in codes:
+        if code not in built:
+            actions.append(_case_action(case, code, None))
+            continue
         if bound is not None and getattr(bound, "action", None) == code and isinstance(bound, forms.CaseActionForm):
             form = bound
         else:
@@ -167,17 +185,30 @@ def _case_actions(user, case: Case, orders: list[WorkOrder], bound=None, clocks=
     return actions
 
 
-def _work_order_actions(user, case: Case, order: WorkOrder, *, member: bool, dispatcher: bool, bound=None) -> list:
-    """The steps the viewer may take on one work order (the service checks again)."""
+def _work_order_actions(
+    user,
+    case: Case,
+    order: WorkOrder,
+    *,
+    member: bool,
+    dispatcher: bool,
+    bound=None,
+    open_code: str | None = None,
+) -> list:
+    """The steps the viewer may take on one work order (the service checks again); forms as for the case's."""
     if case.state not in WORKING:
         return []
     codes = available_steps(order.state, order.extension_state, member=member, dispatcher=dispatcher)
     order.case = case  # the forms read the version from it
+    mine = bound if bound is not None and bound.order.pk == order.pk else None
     result = []
     for code in codes:
-        form = bound if bound is not None and bound.order.pk == order.pk and bound.action == code else None
-        form = form or forms.work_order_form(code, order=order)
-        result.append(_action(code, form, reverse("work_order_action", args=[order.pk, code]), WORK_ORDER_LABELS[code]))
+        url = reverse("work_order_action", args=[order.pk, code])
+        if not _built_now(code, mine, open_code):
+            result.append(_action(code, None, url, WORK_ORDER_LABELS[code]))
+            continue
+        form = mine if mine is not None and mine.action == code else forms.work_order_form(code, order=order)
+        result.append(_action(code, form, url, WORK_ORDER_LABELS[code]))
     return result
 
 
@@ -199,6 +230,8 @@ def _case_page(
     status: int = 200,
     conflict: str = "",
     stale: bool = False,
+    open_code: str | None = None,
+    open_order: int | None = None,
 ) -> HttpResponse:
     user = request.user
     events = selectors.case_events(case=case)
@@ -218,9 +251,10 @@ def _case_page(
             member=user.is_superuser or order.department_id in my_departments,
             dispatcher=may_dispatch,
             bound=bound if isinstance(bound, forms.WorkOrderActionForm) else None,
+            open_code=open_code if open_order == order.pk else None,
         )
     clocks = selectors.case_clocks(case=case)
-    actions = _case_actions(user, case, orders, bound=bound, clocks=clocks)
+    actions = _case_actions(user, case, orders, bound=bound, clocks=clocks, open_code=None if open_order else open_code)
     shown = {a["form"] for a in actions} | {a["form"] for o in orders for a in o.actions}
     if bound is not None and bound not in shown and not conflict:
         conflict = str(_("This action is not available to you on this case now."))
@@ -331,18 +365,10 @@ def triage(request: HttpRequest) -> HttpResponse:
     rows = selectors.triage_queue(user=request.user)
     sort_form = forms.SortForm(request.GET or None, default_sort="oldest")
     page = _sorted_page(request, rows, sort_form)
-    chips = selectors.response_templates(categories={c.category_id for c in page}, transitions=TRIAGE_ACTIONS)
     here = request.get_full_path()
-    for case in page:
+    for case in page:  # each action's form is loaded when opened
         case.actions = [
-            _case_action(
-                case,
-                code,
-                forms.case_action_form(code, case=case, user=request.user),
-                selectors.templates_for(chips, case.category_id, code),
-            )
-            for code in TRIAGE_ACTIONS
-            if services.can_fire(request.user, case, code)
+            _case_action(case, code, None) for code in TRIAGE_ACTIONS if services.can_fire(request.user, case, code)
         ]
     return render(request, "cases/triage.html", {"page": page, "next": here, "sort_form": sort_form})
 
@@ -439,12 +465,44 @@ def case_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _case_page(request, selectors.case_get(user=request.user, pk=pk))
 
 
+def _next_param(request: HttpRequest) -> str:
+    candidate = request.GET.get("next") or ""
+    ok = url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    )
+    return candidate if candidate.startswith("/") and ok else ""
+
+
+NOT_AVAILABLE = gettext_lazy("This action is not available to you on this case now.")
+
+
+def _open_action(request: HttpRequest, case: Case, code: str, order: WorkOrder | None = None) -> HttpResponse:
+    """GET of an action's address: its form alone when the page asks for it (htmx, as the person opens the action),
+    otherwise the case page with that form open (no JavaScript)."""
+    if not request.htmx:
+        return _case_page(request, case, open_code=code, open_order=order.pk if order else None)
+    user = request.user
+    if order is None:
+        orders = selectors.case_work_orders(case=case)
+        entries = _case_actions(user, case, orders, clocks=selectors.case_clocks(case=case), open_code=code)
+    else:
+        member = user.is_superuser or order.department_id in selectors.department_ids(user)
+        dispatcher = selectors.may_see_contact(user=user, case=case)
+        entries = _work_order_actions(user, case, order, member=member, dispatcher=dispatcher, open_code=code)
+    entry = next((a for a in entries if a["code"] == code and a["form"] is not None), None)
+    if entry is None:
+        return HttpResponse(f'<div class="small text-danger" data-testid="not-available">{NOT_AVAILABLE}</div>')
+    return render(request, "cases/_action_form_body.html", {"a": entry, "next": _next_param(request)})
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     case = selectors.case_get(user=request.user, pk=pk)
     if action not in TRANSITIONS:
         raise Http404("No such action.")
+    if request.method == "GET":
+        return _open_action(request, case, action)
     form = forms.case_action_form(
         action,
         request.POST,
@@ -477,11 +535,13 @@ def case_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def work_order_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     order = selectors.work_order_get(user=request.user, pk=pk)
     if action not in forms.WORK_ORDER_ACTIONS:
         raise Http404("No such action.")
+    if request.method == "GET":
+        return _open_action(request, order.case, action, order)
     form = forms.work_order_form(action, request.POST, request.FILES, order=order)
     if form.is_valid():
         done, conflict = _fire(

@@ -141,9 +141,22 @@ def test_buttons_shown_match_the_viewer(cast, category):
     dispatcher_page = client_for(cast.dispatcher).get(reverse("case_detail", args=[case.pk])).text
     assert 'data-testid="action-dispatch"' in dispatcher_page
     assert 'data-testid="action-accept"' not in dispatcher_page  # already accepted
-    # the lead department suggested by the category is pre-selected
+    # the form loads when opened (htmx), with the lead department suggested by the category pre-selected
+    assert 'data-testid="action-loader"' in dispatcher_page and 'name="lead"' not in dispatcher_page
+    opened = client_for(cast.dispatcher).get(
+        reverse("case_action", args=[case.pk, "dispatch"]), headers={"HX-Request": "true"}
+    )
     lead = cast.d["cgzf"]
-    assert f'<option value="{lead.pk}" selected>' in dispatcher_page
+    assert opened.status_code == 200 and f'<option value="{lead.pk}" selected>' in opened.text
+    assert "<html" not in opened.text  # the form alone
+    # without JavaScript the same address is the case page with that form open
+    page_open = client_for(cast.dispatcher).get(reverse("case_action", args=[case.pk, "dispatch"])).text
+    assert "<html" in page_open and f'<option value="{lead.pk}" selected>' in page_open
+    # an action the viewer may not take is not offered when opened either
+    refused = client_for(cast.dispatcher).get(
+        reverse("case_action", args=[case.pk, "settle"]), headers={"HX-Request": "true"}
+    )
+    assert 'data-testid="not-available"' in refused.text
     for user in (cast.worker, cast.community, cast.hotline):
         page = client_for(user).get(reverse("case_detail", args=[case.pk])).text
         assert 'data-testid="action-dispatch"' not in page, user
@@ -285,8 +298,15 @@ def test_triage_offers_stock_phrases_and_calls_the_street(cast, category):
     case = report(cast, category)
     ResponseTemplate.objects.create(category=category, transition="call_street", text="占道专用常用语")
     page = client_for(cast.community).get(reverse("triage")).text
-    assert "占道专用常用语" in page and "社区已多次协调未果" in page  # the category's and the general ones
-    assert 'data-template-text="' in page
+    assert 'data-testid="action-call_street"' in page
+    # the form, loaded as the action is opened, offers the category's and the general stock phrases
+    opened = client_for(cast.community).get(
+        reverse("case_action", args=[case.pk, "call_street"]),
+        {"next": reverse("triage")},
+        headers={"HX-Request": "true"},
+    ).text
+    assert "占道专用常用语" in opened and "社区已多次协调未果" in opened
+    assert 'data-template-text="' in opened and f'name="next" value="{reverse("triage")}"' in opened
     response = act(cast.community, case, "call_street", {"comment": "需街道协调", "next": reverse("triage")})
     assert response.status_code == 302 and response.url == reverse("triage")
     case.refresh_from_db()
@@ -491,7 +511,9 @@ def test_assign_suggests_staff_of_the_holding_node(cast, category):
     cast.supervisor.region = cast.city.s11
     cast.supervisor.save()
     case = called(cast, category)
-    page = client_for(cast.dispatcher).get(reverse("case_detail", args=[case.pk])).text
+    page = client_for(cast.dispatcher).get(
+        reverse("case_action", args=[case.pk, "assign"]), headers={"HX-Request": "true"}
+    ).text
     assert f'<datalist id="assignees-{case.pk}">' in page and 'value="supervisor"' in page
 
 
