@@ -17,6 +17,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
+from govgrid import versioned_cache
 from govgrid.pager import Page, keyset_page  # noqa: F401  (the lists' pager, re-exported)
 from grids import access
 from grids.codes import Level
@@ -104,8 +105,16 @@ def may_see_contact(*, user: Any, case: Case) -> bool:
 
 
 def _rows() -> QuerySet[Case]:
+    """Cases as lists show them: what a row prints, not the text, the boundary or the categories' settings."""
     return Case.objects.select_related("region", "category", "category__parent").defer(
-        "description", "parties", "region__boundary"
+        "description",
+        "parties",
+        "departments",
+        "region__boundary",
+        "category__time_limits",
+        "category__lead_department_kinds",
+        "category__parent__time_limits",
+        "category__parent__lead_department_kinds",
     )
 
 
@@ -364,12 +373,20 @@ def templates_for(grouped: Mapping[tuple[int | None, str], list], category_id: i
     return [*grouped.get((category_id, transition), []), *grouped.get((None, transition), [])]
 
 
+CATEGORIES = "report-categories"  # versioned_cache kind: raised by every category change
+
+
 def report_categories() -> list[Category]:
-    """Active categories with their group, in display order (for the picker)."""
-    return list(
-        Category.objects.filter(is_active=True, parent__isnull=False, parent__is_active=True)
-        .select_related("parent")
-        .order_by("parent__sort_order", "parent__code", "sort_order", "code")
+    """Active categories with their group, in display order (for the picker and the filters), from the shared
+    cache: every list page and the report form need them, and they change a few times a year."""
+    return versioned_cache.get_or_build(
+        CATEGORIES,
+        "active",
+        lambda: list(
+            Category.objects.filter(is_active=True, parent__isnull=False, parent__is_active=True)
+            .select_related("parent")
+            .order_by("parent__sort_order", "parent__code", "sort_order", "code")
+        ),
     )
 
 

@@ -18,12 +18,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
+from govgrid import versioned_cache
 from grids import access
 from grids.codes import Level
 from grids.geo import locate
 from grids.models import Department, Region, User
 
-from . import attachments, deadlines
+from . import attachments, deadlines, selectors
 from .models import Case, CaseEvent, CaseSequence, Category, Source, Urgency, WorkOrder
 from .workflow import (
     TRANSITIONS,
@@ -644,6 +645,7 @@ def category_save(
         category.escalation_grace_hours = float(escalation_grace_hours)
         category.is_active, category.sort_order = is_active, sort_order
         category.save()
+        versioned_cache.changed(selectors.CATEGORIES)
         audit(
             actor=actor,
             action="category.save",
@@ -668,6 +670,7 @@ def category_delete(*, actor: User, category: Category) -> None:
         audit(actor=actor, action="category.delete", target=category, code=category.code)
         category.templates.all().delete()
         category.delete()
+        versioned_cache.changed(selectors.CATEGORIES)
 
 
 def response_template_save(

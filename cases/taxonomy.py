@@ -136,6 +136,11 @@ def ensure_categories(**_kwargs) -> None:
                 lead_department_kinds=kinds,
                 sort_order=g_index * 100 + c_index + 1,
             )
+    from govgrid import versioned_cache
+
+    from .selectors import CATEGORIES
+
+    versioned_cache.raise_version(CATEGORIES)  # a database loaded anew (tests, a reset) holds new ids
     by_code = {c.code: c for c in Category.objects.all()}
     for i, (code, transition, text) in enumerate(RESPONSE_TEMPLATES):
         ResponseTemplate.objects.create(

@@ -119,28 +119,31 @@ def _describe(event) -> None:
         event.from_label = ""
 
 
-def _action(code: str, form, url: str, label, chips=()) -> dict[str, Any]:
-    """One action offered on a page. ``form`` is None when it is loaded only when the person opens the action
-    (htmx, from ``url`` by GET): a quick action (one button) is always built, the others on demand."""
+def _action(code: str, form, url: str, label, chips=(), *, version: int | None = None) -> dict[str, Any]:
+    """One action offered on a page. A quick action (no input) is one button carrying the case's ``version``; the
+    others carry their ``form`` when it is shown at once, or None when it is loaded as the person opens the action
+    (htmx, from ``url`` by GET)."""
     return {
         "code": code,
         "label": label,
         "form": form,
         "url": url,
         "chips": chips,
+        "version": version,
         "multipart": form is not None and "files" in form.fields,
         "quick": code in QUICK and (form is None or ("files" not in form.fields and not form.errors)),
     }
 
 
 def _case_action(case: Case, code: str, form, chips=()) -> dict[str, Any]:
-    return _action(code, form, reverse("case_action", args=[case.pk, code]), TRANSITIONS[code].label, chips)
+    url = reverse("case_action", args=[case.pk, code])
+    return _action(code, form, url, TRANSITIONS[code].label, chips, version=case.version)
 
 
 def _built_now(code: str, bound, open_code: str | None) -> bool:
-    """Build this action's form for the page itself: a quick action, the one being re-shown with its errors, or
-    the one asked for; every other form waits until it is opened."""
-    return code in QUICK or code == open_code or getattr(bound, "action", None) == code
+    """Build this action's form for the page itself: the one being re-shown with its errors, or the one asked for;
+    a quick action is a button, every other form waits until it is opened."""
+    return code == open_code or getattr(bound, "action", None) == code
 
 
 def _case_actions(
@@ -161,7 +164,7 @@ def _case_actions(
     dispatching = {"dispatch", "redispatch"} & set(built)
     departments = selectors.dispatch_departments(case=case) if dispatching else None
     suggested = services.suggest_departments(case=case) if "dispatch" in built else []
-    wanting_chips = [code for code in built if code not in QUICK]
+    wanting_chips = [code for code in built if code not in QUICK]  # quick actions take no comment
     chips = (
         selectors.response_templates(categories=[case.category_id], transitions=wanting_chips) if wanting_chips else {}
     )
@@ -205,10 +208,10 @@ def _work_order_actions(
     for code in codes:
         url = reverse("work_order_action", args=[order.pk, code])
         if not _built_now(code, mine, open_code):
-            result.append(_action(code, None, url, WORK_ORDER_LABELS[code]))
+            result.append(_action(code, None, url, WORK_ORDER_LABELS[code], version=case.version))
             continue
         form = mine if mine is not None and mine.action == code else forms.work_order_form(code, order=order)
-        result.append(_action(code, form, url, WORK_ORDER_LABELS[code]))
+        result.append(_action(code, form, url, WORK_ORDER_LABELS[code], version=case.version))
     return result
 
 

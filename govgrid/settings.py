@@ -220,6 +220,9 @@ GOVGRID_WORKDAY_COUNTRY = env.str("GOVGRID_WORKDAY_COUNTRY", default="CN")
 GOVGRID_YELLOW_FRACTION = env.float("GOVGRID_YELLOW_FRACTION", default=0.75)
 GOVGRID_DEADLINE_NOTIFY_MAX = env.int("GOVGRID_DEADLINE_NOTIFY_MAX", default=10)
 
+# The benchmarks' floor page (bench/views.py): only for the server bench_cases starts; never on an installation.
+GOVGRID_BENCH_FLOOR = env.bool("GOVGRID_BENCH_FLOOR", default=False)
+
 # Map tiles: any XYZ tile server reachable from the intranet; boundaries draw without one.
 GOVGRID_TILE_URL = env.str("GOVGRID_TILE_URL", default="")
 GOVGRID_TILE_ATTRIBUTION = env.str("GOVGRID_TILE_ATTRIBUTION", default="")

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -8,5 +9,10 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("", include("grids.urls")),
 ]
+
+if settings.GOVGRID_BENCH_FLOOR:  # only in the server that bench_cases starts (bench/views.py)
+    from bench.views import floor
+
+    urlpatterns.insert(0, path("bench/floor/", floor, name="bench_floor"))
 
 handler403 = "grids.views.handler403"

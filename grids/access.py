@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth.models import Permission
-from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Q, QuerySet, Subquery
 from django.utils.translation import gettext as _
+
+from govgrid import versioned_cache
 
 from .models import Grant, Region, RegionGroupObjectPermission, RegionUserObjectPermission, User
 
@@ -35,35 +34,19 @@ def _permission_code(perm_id: int) -> str:
     return _PERMISSION_CODES.get(perm_id, "")
 
 
-# Grants are also kept in the shared cache (Redis in production) under a version that every change of a grant,
-# a role's permissions or a team's members raises after its commit, so the next request of anyone reads them anew.
-_CACHE_SECONDS = 3600
-
-
-def _version_key() -> str:
-    # One installation, one database: the key names it, so two databases never share cached grants.
-    return f"govgrid:grants:{settings.DATABASES['default']['NAME']}:version"
+# Grants are also kept in the shared cache (govgrid.versioned_cache): every change of a grant, a role's permissions,
+# a team's members or the tree's paths raises their version after its commit, so the next request reads them anew.
+GRANTS = "grants"
 
 
 def forget_all_grants() -> None:
-    """Raise the version now: every cached grant set is stale."""
-    try:
-        cache.incr(_version_key())
-    except ValueError:  # no version yet
-        cache.set(_version_key(), 1, None)
+    """Every cached grant set is stale from now on."""
+    versioned_cache.raise_version(GRANTS)
 
 
 def grants_changed() -> None:
     """Forget everyone's cached grants once the current transaction commits (call where grants change)."""
-    transaction.on_commit(forget_all_grants)
-
-
-def _cache_key(user: User) -> str:
-    version = cache.get(_version_key())
-    if version is None:
-        cache.add(_version_key(), 1, None)
-        version = cache.get(_version_key(), 1)
-    return f"govgrid:grants:{settings.DATABASES['default']['NAME']}:{version}:{user.pk}"
+    versioned_cache.changed(GRANTS)
 
 
 def _load_grants(user: User) -> dict[str, tuple[str, ...]]:
@@ -76,11 +59,12 @@ def _load_grants(user: User) -> dict[str, tuple[str, ...]]:
     cached = getattr(user, _CACHE_ATTR, None)
     if cached is not None:
         return cached
-    key = _cache_key(user)
-    shared = cache.get(key)
-    if shared is not None:
-        setattr(user, _CACHE_ATTR, shared)
-        return shared
+    grants = versioned_cache.get_or_build(GRANTS, user.pk, lambda: _query_grants(user))
+    setattr(user, _CACHE_ATTR, grants)
+    return grants
+
+
+def _query_grants(user: User) -> dict[str, tuple[str, ...]]:
     memberships = User.groups.through.objects.filter(user_id=user.pk).values("group_id")
     direct = RegionUserObjectPermission.objects.filter(user_id=user.pk).values_list(
         "permission_id", "content_object__path"
@@ -91,11 +75,7 @@ def _load_grants(user: User) -> dict[str, tuple[str, ...]]:
     paths: dict[str, set[str]] = {}
     for perm_id, path in direct.union(via_team, all=True):
         paths.setdefault(_permission_code(perm_id), set()).add(path)
-    grants = {perm: _topmost(found) for perm, found in paths.items()}
-    setattr(user, _CACHE_ATTR, grants)
-    if not transaction.get_connection().in_atomic_block:  # never cache what a transaction has not committed
-        cache.set(key, grants, _CACHE_SECONDS)
-    return grants
+    return {perm: _topmost(found) for perm, found in paths.items()}
 
 
 def _topmost(paths: set[str]) -> tuple[str, ...]:

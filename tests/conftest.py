@@ -38,11 +38,14 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(autouse=True, scope="session")
 def _fresh_grant_cache(django_db_setup, django_db_blocker):
-    """Test databases restart their ids each run: grants cached by an earlier run must not be found."""
+    """Test databases restart their ids each run: values cached by an earlier run must not be found."""
+    from cases.selectors import CATEGORIES
+    from govgrid import versioned_cache
     from grids import access
 
     with django_db_blocker.unblock():
         access.forget_all_grants()
+        versioned_cache.raise_version(CATEGORIES)
 
 
 @pytest.fixture

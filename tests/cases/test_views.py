@@ -300,11 +300,15 @@ def test_triage_offers_stock_phrases_and_calls_the_street(cast, category):
     page = client_for(cast.community).get(reverse("triage")).text
     assert 'data-testid="action-call_street"' in page
     # the form, loaded as the action is opened, offers the category's and the general stock phrases
-    opened = client_for(cast.community).get(
-        reverse("case_action", args=[case.pk, "call_street"]),
-        {"next": reverse("triage")},
-        headers={"HX-Request": "true"},
-    ).text
+    opened = (
+        client_for(cast.community)
+        .get(
+            reverse("case_action", args=[case.pk, "call_street"]),
+            {"next": reverse("triage")},
+            headers={"HX-Request": "true"},
+        )
+        .text
+    )
     assert "占道专用常用语" in opened and "社区已多次协调未果" in opened
     assert 'data-template-text="' in opened and f'name="next" value="{reverse("triage")}"' in opened
     response = act(cast.community, case, "call_street", {"comment": "需街道协调", "next": reverse("triage")})
@@ -511,9 +515,11 @@ def test_assign_suggests_staff_of_the_holding_node(cast, category):
     cast.supervisor.region = cast.city.s11
     cast.supervisor.save()
     case = called(cast, category)
-    page = client_for(cast.dispatcher).get(
-        reverse("case_action", args=[case.pk, "assign"]), headers={"HX-Request": "true"}
-    ).text
+    page = (
+        client_for(cast.dispatcher)
+        .get(reverse("case_action", args=[case.pk, "assign"]), headers={"HX-Request": "true"})
+        .text
+    )
     assert f'<datalist id="assignees-{case.pk}">' in page and 'value="supervisor"' in page
 
 
