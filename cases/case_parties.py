@@ -157,8 +157,10 @@ def case_open_from_visit(*, actor: User, visit: Visit, category: Category | None
     if category is None:
         raise ValidationError({"category": _("Choose the category of the case.")})
     with transaction.atomic():
-        visit = Visit.objects.select_for_update().select_related("region", "household__building", "organisation").get(
-            pk=visit.pk
+        visit = (
+            Visit.objects.select_for_update()
+            .select_related("region", "household__building", "organisation")
+            .get(pk=visit.pk)
         )
         if not access.user_can(actor, "parties.view_household", visit):
             raise PermissionDenied(_("You may not see this visit."))
@@ -188,7 +190,9 @@ def case_open_from_visit(*, actor: User, visit: Visit, category: Category | None
                 [CaseParty(case=case, role=PartyRole.INVOLVED, resident=r, added_by=actor) for r in residents]
             )
         else:
-            CaseParty.objects.create(case=case, role=PartyRole.INVOLVED, organisation=visit.organisation, added_by=actor)
+            CaseParty.objects.create(
+                case=case, role=PartyRole.INVOLVED, organisation=visit.organisation, added_by=actor
+            )
         _event(case, actor, "from_visit", visit=visit.pk)
         return case
 

@@ -83,7 +83,9 @@ def case_from_visit(request: HttpRequest, pk: int) -> HttpResponse:
     visit = party_selectors.visit_get(user=request.user, pk=pk)
     category = None
     if request.POST.get("category", "").isdigit():
-        category = Category.objects.filter(pk=int(request.POST["category"]), is_active=True, parent__isnull=False).first()
+        category = Category.objects.filter(
+            pk=int(request.POST["category"]), is_active=True, parent__isnull=False
+        ).first()
     try:
         case = case_parties.case_open_from_visit(actor=request.user, visit=visit, category=category)
     except ValidationError as exc:
@@ -114,7 +116,10 @@ def visit_panel(request: HttpRequest, visit: Visit) -> str:
 
 def resident_panel(request: HttpRequest, resident) -> str:
     cases = list(
-        selectors.case_list(user=request.user).filter(party_links__resident=resident).distinct().order_by("-created_at")[:30]
+        selectors.case_list(user=request.user)
+        .filter(party_links__resident=resident)
+        .distinct()
+        .order_by("-created_at")[:30]
     )
     return render_to_string("cases/_resident_cases.html", {"cases": cases}, request=request)
 

@@ -71,9 +71,7 @@ def world(city):
         contact_name="王强",
         contact_phone="13700001111",
     )
-    street_org = party.party_org_save(
-        actor=actor, kind=PartyOrgKind.STREET, name="街道11党工委", region=city.s11
-    )
+    street_org = party.party_org_save(actor=actor, kind=PartyOrgKind.STREET, name="街道11党工委", region=city.s11)
     community_org = party.party_org_save(
         actor=actor, parent=street_org, kind=PartyOrgKind.COMMUNITY, name="社区111党委", region=city.c111
     )

@@ -36,7 +36,10 @@ def test_invalid_id_numbers_are_refused_with_the_reason(number, why):
 
 
 def test_birth_date_and_gender_come_from_the_number():
-    odd, even = identity.check_id_number(make_id("19650308", "123")), identity.check_id_number(make_id("19650308", "122"))
+    odd, even = (
+        identity.check_id_number(make_id("19650308", "123")),
+        identity.check_id_number(make_id("19650308", "122")),
+    )
     assert odd.birth_date == date(1965, 3, 8) and odd.gender == "M"
     assert even.gender == "F"
     assert identity.check_agreement(odd, birth_date=date(1965, 3, 8), gender="M") == {}

@@ -114,8 +114,12 @@ def test_nul_characters_are_refused(world):
 
 
 def test_moves_keep_their_history(world):
-    other = services.household_save(actor=world.worker, region=world.city.g1111, building=world.building, unit="2", room="301")
-    services.resident_move(actor=world.worker, resident=world.spouse, household=other, relation="head", on=date(2024, 1, 2))
+    other = services.household_save(
+        actor=world.worker, region=world.city.g1111, building=world.building, unit="2", room="301"
+    )
+    services.resident_move(
+        actor=world.worker, resident=world.spouse, household=other, relation="head", on=date(2024, 1, 2)
+    )
     services.resident_move(actor=world.worker, resident=world.spouse, household=None, on=date(2024, 6, 1))
     spouse = Resident.objects.get(pk=world.spouse.pk)
     assert spouse.household is None and spouse.moved_out_on == date(2024, 6, 1)
