@@ -8,6 +8,8 @@ from parties import party, visits
 from parties.models import AccessLog
 from tests.factories import page_queries
 
+from .conftest import make_id
+
 
 def queries(client, url: str) -> int:
     """Queries of one GET of a page that also shows counts (the visit coverage): those are one aggregate query."""
@@ -20,8 +22,6 @@ def queries(client, url: str) -> int:
     assert len(counting) <= 2, counting  # the households' and the organisations' aggregates, nothing per row
     return len(ctx.captured_queries)
 
-
-from .conftest import make_id
 
 pytestmark = pytest.mark.postgres
 
