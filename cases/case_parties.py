@@ -158,7 +158,7 @@ def case_open_from_visit(*, actor: User, visit: Visit, category: Category | None
         raise ValidationError({"category": _("Choose the category of the case.")})
     with transaction.atomic():
         visit = (
-            Visit.objects.select_for_update()
+            Visit.objects.select_for_update(of=("self",))
             .select_related("region", "household__building", "organisation")
             .get(pk=visit.pk)
         )

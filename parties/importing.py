@@ -81,7 +81,12 @@ def _phase(job: ImportJob, phase: str, done: int = 0) -> None:
 def import_run(*, job_id: int) -> ImportJob | None:
     """Run a queued job. Safe to call again after a worker died midway (the write is one transaction)."""
     with transaction.atomic():
-        job = ImportJob.objects.select_for_update(skip_locked=True).select_related("actor").filter(pk=job_id).first()
+        job = (
+            ImportJob.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("actor")
+            .filter(pk=job_id)
+            .first()
+        )
         if job is None or job.state in (ImportState.DONE, ImportState.FAILED):
             return job
         job.state = ImportState.RUNNING

@@ -60,7 +60,7 @@ def party_org_save(
     name = clean_text(name, field="name", max_length=100, required=True, label=_("A name is required."))
     with transaction.atomic():
         if org is not None:
-            org = PartyOrg.objects.select_for_update().select_related("region").get(pk=org.pk)
+            org = PartyOrg.objects.select_for_update(of=("self",)).select_related("region").get(pk=org.pk)
             require(actor, MANAGE, org)
             old = {"name": org.name, "active": org.is_active}
             org.name, org.is_active = name, is_active
@@ -128,7 +128,7 @@ def party_member_save(
         org = PartyOrg.objects.select_related("region").get(pk=org.pk)
         require(actor, MANAGE, org)
         if member is not None:
-            member = PartyMember.objects.select_for_update().select_related("region").get(pk=member.pk)
+            member = PartyMember.objects.select_for_update(of=("self",)).select_related("region").get(pk=member.pk)
             require(actor, MANAGE, member)
         if resident is not None:
             require(actor, "parties.view_household", resident)
@@ -187,11 +187,11 @@ def keeping_assign(
         raise ValidationError(_("Choose a household or an organisation."))
     with transaction.atomic():
         # The member's row is the lock that keeps two assignments at once from passing the limit.
-        member = PartyMember.objects.select_for_update().select_related("region").get(pk=member.pk)
+        member = PartyMember.objects.select_for_update(of=("self",)).select_related("region").get(pk=member.pk)
         target = (
-            Household.objects.select_for_update().select_related("region").get(pk=household.pk)
+            Household.objects.select_for_update(of=("self",)).select_related("region").get(pk=household.pk)
             if household is not None
-            else Organisation.objects.select_for_update().select_related("region").get(pk=organisation.pk)
+            else Organisation.objects.select_for_update(of=("self",)).select_related("region").get(pk=organisation.pk)
         )
         require(actor, MANAGE, target)
         if not member.is_active:

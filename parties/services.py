@@ -124,7 +124,7 @@ def building_save(
     address = clean_text(address, field="address", max_length=200)
     with transaction.atomic():
         if building is not None:
-            building = Building.objects.select_for_update().select_related("region").get(pk=building.pk)
+            building = Building.objects.select_for_update(of=("self",)).select_related("region").get(pk=building.pk)
             region = building.region
         require(actor, CHANGE, region)
         _grid(region)
@@ -179,7 +179,7 @@ def household_save(
         raise ValidationError({"floor": _("A floor between -10 and 200.")})
     with transaction.atomic():
         if household is not None:
-            household = Household.objects.select_for_update().select_related("region").get(pk=household.pk)
+            household = Household.objects.select_for_update(of=("self",)).select_related("region").get(pk=household.pk)
             region = household.region
         if region is None:
             raise ValidationError({"region": _("Choose the grid.")})
@@ -303,7 +303,7 @@ def resident_save(
         else:
             if household is None:
                 raise ValidationError({"household": _("Choose the household.")})
-            household = Household.objects.select_for_update().select_related("region").get(pk=household.pk)
+            household = Household.objects.select_for_update(of=("self",)).select_related("region").get(pk=household.pk)
             require(actor, CHANGE, household)
             if not household.region.is_active:
                 raise ValidationError(
@@ -499,7 +499,9 @@ def organisation_save(
         raise ValidationError(errors)
     with transaction.atomic():
         if organisation is not None:
-            organisation = Organisation.objects.select_for_update().select_related("region").get(pk=organisation.pk)
+            organisation = (
+                Organisation.objects.select_for_update(of=("self",)).select_related("region").get(pk=organisation.pk)
+            )
             region = organisation.region
         if region is None:
             raise ValidationError({"region": _("Choose the grid.")})

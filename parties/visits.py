@@ -129,7 +129,11 @@ def visit_record(
     try:
         with transaction.atomic():
             model = Household if household is not None else Organisation
-            target = model.objects.select_for_update().select_related("region").get(pk=(household or organisation).pk)
+            target = (
+                model.objects.select_for_update(of=("self",))
+                .select_related("region")
+                .get(pk=(household or organisation).pk)
+            )
             require(actor, RECORD, target)
             if not target.region.is_active:
                 raise ValidationError(_("%(name)s is retired.") % {"name": target.region.name})
