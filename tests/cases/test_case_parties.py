@@ -10,9 +10,11 @@ from cases import case_parties
 from cases.models import Case, CaseParty, Category, Source
 from parties import visits
 from parties.models import AccessLog
-from tests.parties.conftest import make_id, world  # noqa: F401 - the shared fixture
+from tests.parties import conftest as parties_conftest
+from tests.parties.conftest import make_id
 
 pytestmark = pytest.mark.postgres
+world = parties_conftest.world  # the people and records of tests/parties
 
 
 @pytest.fixture
