@@ -198,6 +198,8 @@ GOVGRID_IMPORT_MAX_ROWS = env.int("GOVGRID_IMPORT_MAX_ROWS", default=50_000)
 # Imports of households, residents and organisations (parties/transfer.py) run in Celery and may be larger.
 GOVGRID_PARTIES_IMPORT_MAX_BYTES = env.int("GOVGRID_PARTIES_IMPORT_MAX_BYTES", default=40 * 1024 * 1024)
 GOVGRID_PARTIES_IMPORT_MAX_ROWS = env.int("GOVGRID_PARTIES_IMPORT_MAX_ROWS", default=200_000)
+# Celery queue of the imports ("" = the default queue), so a long import can get a worker of its own.
+GOVGRID_IMPORT_QUEUE = env.str("GOVGRID_IMPORT_QUEUE", default="")
 # Default 包联 limits of a new party member (admins change them per member).
 GOVGRID_KEEPING_HOUSEHOLD_LIMIT = env.int("GOVGRID_KEEPING_HOUSEHOLD_LIMIT", default=10)
 GOVGRID_KEEPING_ORGANISATION_LIMIT = env.int("GOVGRID_KEEPING_ORGANISATION_LIMIT", default=5)

@@ -66,10 +66,17 @@ def import_queue(*, actor: User, kind: str, data: bytes, filename: str) -> Impor
         audit(
             actor=actor, action="parties.import_queued", target=job, region=plan.region, kind=kind, rows=len(plan.rows)
         )
-        from .tasks import run_import
-
-        transaction.on_commit(lambda: run_import.delay(job.pk))
+        transaction.on_commit(lambda: enqueue(job.pk))
         return job
+
+
+def enqueue(job_id: int) -> None:
+    from django.conf import settings
+
+    from .tasks import run_import
+
+    options = {"queue": settings.GOVGRID_IMPORT_QUEUE} if settings.GOVGRID_IMPORT_QUEUE else {}
+    run_import.apply_async((job_id,), **options)
 
 
 def _phase(job: ImportJob, phase: str, done: int = 0) -> None:

@@ -227,17 +227,16 @@ class Plan:
 
     def preview(self, limit: int = 50) -> list[dict]:
         """The first rows for the page, with the numbers masked."""
-        shown = []
-        for row in self.rows[:limit]:
-            shown.append(
-                {
-                    **{k: v for k, v in row.items() if not k.startswith("_")},
-                    "id_number": identity.mask_id(row.get("id_number", "")),
-                    "phone": identity.mask_phone(row.get("phone", "")),
-                    "contact_phone": identity.mask_phone(row.get("contact_phone", "")),
-                }
-            )
-        return shown
+        return [
+            {
+                "grid_code": row.get("grid_code", ""),
+                "place": " ".join(row.get(k, "") for k in ("building", "unit", "room", "address") if row.get(k)),
+                "name": row.get("name", ""),
+                "number": identity.mask_id(row.get("id_number", "")) or row.get("uscc", ""),
+                "phone": identity.mask_phone(row.get("phone", "") or row.get("contact_phone", "")),
+            }
+            for row in self.rows[:limit]
+        ]
 
 
 # --- reading ----------------------------------------------------------------------------------------------------
