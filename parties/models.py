@@ -118,7 +118,10 @@ class Household(models.Model):
         ]
         indexes = [
             models.Index(fields=["region", "sort_key", "id"], name="household_grid_order_idx"),
-            models.Index(fields=["region", "keeper", "last_visited_on"], name="household_coverage_idx"),
+            # The coverage counts read only this index (active households: keeper and last visit per grid).
+            models.Index(
+                fields=["region", "keeper", "last_visited_on"], name="household_cover_idx", condition=Q(is_active=True)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -285,7 +288,11 @@ class Organisation(models.Model):
         constraints = [models.UniqueConstraint(fields=["uscc"], condition=~Q(uscc=""), name="organisation_uscc_uniq")]
         indexes = [
             models.Index(fields=["region", "name", "id"], name="organisation_grid_idx"),
-            models.Index(fields=["region", "keeper", "last_visited_on"], name="organisation_coverage_idx"),
+            models.Index(
+                fields=["region", "keeper", "last_visited_on"],
+                name="organisation_cover_idx",
+                condition=Q(is_active=True),
+            ),
         ]
 
     def __str__(self) -> str:
