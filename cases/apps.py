@@ -23,3 +23,7 @@ class CasesConfig(AppConfig):
         if party_views.resident_panel not in extensions.resident_panels:
             extensions.resident_panels.append(party_views.resident_panel)
         extensions.revealers["case_party"] = party_views.reveal_party
+        from .models import CaseParty
+
+        if not any(model is CaseParty for model, _ in extensions.encrypted_fields):
+            extensions.encrypted_fields.append((CaseParty, [("phone_enc", "phone_hash", "phone")]))

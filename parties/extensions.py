@@ -22,3 +22,7 @@ revealers: dict[str, Callable[[Any, int, str], str]] = {}
 
 def render_panels(panels: list[Callable[[Any, Any], str]], request: Any, obj: Any) -> list[str]:
     return [html for html in (panel(request, obj) for panel in panels) if html]
+
+
+# Models of other apps with encrypted numbers (model, [(token field, hash field, kind)]), for the key rotation.
+encrypted_fields: list[tuple[Any, list[tuple[str, str, str]]]] = []
