@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, Value
 from django.utils import timezone
 
 from grids.codes import Level
@@ -60,64 +60,79 @@ class Coverage:
         return 100.0 * self.organisations_kept / self.organisations if self.organisations else 0.0
 
 
-def _per_grid(region: Region) -> dict[int, Coverage]:
+def _per_grid(region: Region) -> dict[str, Coverage]:
+    """Counts per grid id: the households' and the organisations' aggregates in one UNION ALL query."""
     today = timezone.localdate()
     where = (
         Q(region_id=region.pk)
         if region.depth == Level.GRID
         else Q(region_id__in=Region.objects.filter(path__startswith=region.path, depth=Level.GRID).values("id"))
     )
-    found: dict[int, Coverage] = {}
     households = (
         Household.objects.filter(where, is_active=True)
         .values("region_id")
         .annotate(
+            is_org=Value(0),
             total=Count("id"),
             kept=Count("keeper_id"),
             d30=Count("id", filter=Q(last_visited_on__gte=today - timedelta(days=30))),
             d90=Count("id", filter=Q(last_visited_on__gte=today - timedelta(days=90))),
             never=Count("id", filter=Q(last_visited_on__isnull=True)),
         )
+        .values_list("region_id", "is_org", "total", "kept", "d30", "d90", "never")
         .order_by()
     )
-    for row in households:
-        found[row["region_id"]] = Coverage(
-            households=row["total"],
-            households_kept=row["kept"],
-            visited_30=row["d30"],
-            visited_90=row["d90"],
-            never_visited=row["never"],
-        )
     organisations = (
         Organisation.objects.filter(where, is_active=True)
         .values("region_id")
-        .annotate(total=Count("id"), kept=Count("keeper_id"))
+        .annotate(
+            is_org=Value(1), total=Count("id"), kept=Count("keeper_id"), d30=Value(0), d90=Value(0), never=Value(0)
+        )
+        .values_list("region_id", "is_org", "total", "kept", "d30", "d90", "never")
         .order_by()
     )
-    for row in organisations:
-        c = found.setdefault(row["region_id"], Coverage())
-        c.organisations, c.organisations_kept = row["total"], row["kept"]
+    found: dict[int, Coverage] = {}
+    for region_id, is_org, total, kept, d30, d90, never in households.union(organisations, all=True):
+        c = found.setdefault(region_id, Coverage())
+        if is_org:
+            c.organisations, c.organisations_kept = total, kept
+        else:
+            c.households, c.households_kept = total, kept
+            c.visited_30, c.visited_90, c.never_visited = d30, d90, never
     return found
 
 
-def region_coverage(*, region: Region) -> tuple[Coverage, list[Coverage]]:
-    """The totals of ``region`` and one row per child (per grid for a community; the grid itself for a grid)."""
+def region_coverage(*, region: Region, children: list[Region] | None = None) -> tuple[Coverage, list[Coverage]]:
+    """The totals of ``region`` and one row per child (per grid for a community; the grid itself for a grid).
+
+    ``children``: the region's children when the caller has them already (saves a query).
+    """
     per_grid = _per_grid(region)
     total = Coverage(region=region)
     if region.depth == Level.GRID:
         total.add(per_grid.get(region.pk, Coverage()))
         return total, []
-    children = list(
-        Region.objects.filter(path__startswith=region.path, depth=region.depth + 1).defer("boundary").order_by("code")
-    )
-    by_path = {c.path: Coverage(region=c) for c in children}
+    if children is None:
+        children = list(
+            Region.objects.filter(path__startswith=region.path, depth=region.depth + 1)
+            .defer("boundary")
+            .order_by("code")
+        )
+    rows = [Coverage(region=c) for c in children]
+    if region.depth == Level.GRID - 1:  # a community: its children are the grids themselves
+        by_id = {row.region.pk: row for row in rows}
+        for grid_id, counts in per_grid.items():
+            if grid_id in by_id:
+                by_id[grid_id].add(counts)
+            total.add(counts)
+        return total, rows
+    # Higher up, each grid's path says under which child it lies (one query for the paths of grids with records).
+    by_path = {row.region.path: row for row in rows}
     width = (region.depth + 1) * Region.steplen
-    grid_paths = dict(
-        Region.objects.filter(pk__in=list(per_grid)).values_list("pk", "path")
-    )  # only grids that have records
-    for grid_id, row in per_grid.items():
-        child = by_path.get(grid_paths.get(grid_id, "")[:width])
+    paths = dict(Region.objects.filter(pk__in=list(per_grid)).values_list("pk", "path"))
+    for grid_id, counts in per_grid.items():
+        child = by_path.get(paths.get(grid_id, "")[:width])
         if child is not None:
-            child.add(row)
-        total.add(row)
-    return total, [by_path[c.path] for c in children]
+            child.add(counts)
+        total.add(counts)
+    return total, rows

@@ -42,16 +42,29 @@ def _place_known(area: str) -> bool:
     return any("county" in props for _part, props in numdb.get("cn/loc").info(area))
 
 
+PLAIN = re.compile(r"^[0-9]{17}[0-9Xx]$")
+
+
+def _birth(number: str) -> date:
+    try:
+        return date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError as exc:
+        raise stdnum_errors.InvalidComponent() from exc
+
+
 def _validate(raw: str) -> str:
-    """``ric.validate``'s checks in its order (length, digits, check character, birth date, place code)."""
-    number = ric.compact(raw)
+    """``ric.validate``'s checks in its order (length, digits, check character, birth date, place code).
+
+    A number typed plainly skips stdnum's general clean-up (the bulk of the time when 100,000 rows are imported).
+    """
+    number = raw.upper() if PLAIN.match(raw) else ric.compact(raw)
     if len(number) != 18:
         raise stdnum_errors.InvalidLength()
     if not isdigits(number[:-1]):
         raise stdnum_errors.InvalidFormat()
     if number[-1] != ric.calc_check_digit(number):
         raise stdnum_errors.InvalidChecksum()
-    ric.get_birth_date(number)
+    _birth(number)
     if not _place_known(number[:6]):
         raise stdnum_errors.InvalidComponent()
     return number
@@ -70,7 +83,7 @@ def check_id_number(value: str) -> IdNumber:
         raise ValidationError(_("The ID number's check character is wrong: a character was mistyped.")) from exc
     except stdnum_errors.ValidationError as exc:
         raise ValidationError(_("The ID number holds no valid birth date or place of registration.")) from exc
-    birth = ric.get_birth_date(number)
+    birth = _birth(number)
     if birth > date.today():
         raise ValidationError(_("The ID number's birth date is in the future."))
     return IdNumber(number=number, birth_date=birth, gender="M" if int(number[16]) % 2 else "F")

@@ -189,6 +189,14 @@ def _write_households(job: ImportJob, plan: transfer.Plan) -> dict[str, int]:
         )
         created[key] = h
         new_households.append(h)
+    # New households get their member count here; households already on record are recounted after the write.
+    people_of: dict[tuple, int] = {}
+    for row, key in zip(rows, household_of_row, strict=True):
+        if row.get("name"):
+            people_of[key] = people_of.get(key, 0) + 1
+    for key, household in created.items():
+        if household._state.adding:
+            household.member_count = people_of.get(key, 0)
     Household.objects.bulk_create(new_households, batch_size=BATCH)
     _tick(job, len(rows) // 10)
     residents: list[Resident] = []
@@ -237,7 +245,8 @@ def _write_households(job: ImportJob, plan: transfer.Plan) -> dict[str, int]:
         ],
         batch_size=BATCH,
     )
-    _recount_members({r.household_id for r in residents})
+    fresh = {h.pk for h in new_households}
+    _recount_members({r.household_id for r in residents} - fresh)
     _tick(job, len(rows))
     return {"households": len(new_households), "residents": len(residents)}
 

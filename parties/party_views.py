@@ -251,8 +251,9 @@ def coverage_page(request: HttpRequest, pk: int) -> HttpResponse:
     """不漏一户、不落一企: per child region (or the grid's uncovered households and organisations with one-click
     assignment to a member of the grid's branch)."""
     region = selectors.region_get(user=request.user, pk=pk)
-    total, rows = coverage.region_coverage(region=region)
-    context = region_context(request.user, region) | {"total": total, "rows": rows, "tab": "coverage"}
+    context = region_context(request.user, region)
+    total, rows = coverage.region_coverage(region=region, children=context["children"])
+    context |= {"total": total, "rows": rows, "tab": "coverage"}
     if region.depth == Level.GRID:
         members = selectors.branch_members(region=region)
         context["members"] = members

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -100,17 +101,19 @@ def _tags(tags: Iterable[Tag], kind: str) -> list[Tag]:
 
 
 def _recount_members(household_ids: Iterable[int]) -> None:
-    ids = [pk for pk in set(household_ids) if pk]
-    if not ids:
-        return
-    counts = dict(
-        Resident.objects.filter(household_id__in=ids, deceased_on__isnull=True)
-        .values_list("household_id")
+    """Keep ``Household.member_count``: one UPDATE per 5,000 households (a subquery counts the living)."""
+    ids = sorted({pk for pk in household_ids if pk})
+    living = (
+        Resident.objects.filter(household=OuterRef("pk"), deceased_on__isnull=True)
+        .order_by()
+        .values("household")
         .annotate(n=Count("id"))
-        .values_list("household_id", "n")
+        .values("n")
     )
-    for pk in ids:
-        Household.objects.filter(pk=pk).update(member_count=counts.get(pk, 0))
+    for start in range(0, len(ids), 5000):
+        Household.objects.filter(pk__in=ids[start : start + 5000]).update(
+            member_count=Coalesce(Subquery(living[:1]), 0)
+        )
 
 
 # --- buildings ----------------------------------------------------------------------------------------------
@@ -315,6 +318,7 @@ def resident_save(
             values = _personal("id", checked_id.number)
             taken = (
                 Resident.objects.filter(id_number_hash=values["hash"])
+                .exclude(id_number_hash="")
                 .exclude(pk=resident.pk)
                 .select_related("region")
                 .first()

@@ -309,6 +309,7 @@ def read_file(data: bytes, kind: str) -> tuple[list[dict], list[RowError]]:
                     % {"max": settings.GOVGRID_PARTIES_IMPORT_MAX_ROWS}
                 )
             row = {name: _cell(values[i]) for i, name in header.items() if i < len(values)}
+            # CSV cells are text already; _cell only matters for the typed cells of a workbook.
             row["_line"] = line
             rows.append(row)
     except _FileError as exc:
@@ -321,6 +322,8 @@ def read_file(data: bytes, kind: str) -> tuple[list[dict], list[RowError]]:
 
 
 def _cell(value: Any) -> str:
+    if type(value) is str:
+        return value.strip()
     if isinstance(value, datetime):
         return value.date().isoformat()
     if isinstance(value, date):
@@ -372,6 +375,7 @@ class _Grids:
 
     def __init__(self, actor: User, codes: set[str]) -> None:
         self.actor = actor
+        self.checked: dict[str, tuple[Region | None, list[str]]] = {}
         self.by_code = {r.code: r for r in Region.objects.filter(code__in=codes, depth=Level.GRID).defer("boundary")}
         self.buildings: dict[tuple[int, str], int] = {
             (region_id, name): pk
@@ -381,6 +385,15 @@ class _Grids:
         }
 
     def get(self, code: str, problems: list[str]) -> Region | None:
+        """The grid of a code, or None with the reason added to ``problems`` (one check per code, not per row)."""
+        if code not in self.checked:
+            found: list[str] = []
+            self.checked[code] = (self._get(code, found), found)
+        region, reasons = self.checked[code]
+        problems.extend(reasons)
+        return region
+
+    def _get(self, code: str, problems: list[str]) -> Region | None:
         region = self.by_code.get(code)
         if region is None or not access.user_can(self.actor, "parties.view_household", region):
             problems.append(_("Unknown grid %(code)s.") % {"code": code})
@@ -532,9 +545,10 @@ def _check_database(kind: str, rows: list[dict], seen: dict[str, int], result: P
         keys = list(digests)
         for start in range(0, len(keys), 5000):
             taken.update(
-                Resident.objects.filter(id_number_hash__in=keys[start : start + 5000]).values_list(
-                    "id_number_hash", flat=True
-                )
+                # The unique index is partial (numbers present): say so, or the planner cannot use it for a list.
+                Resident.objects.filter(id_number_hash__in=keys[start : start + 5000])
+                .exclude(id_number_hash="")
+                .values_list("id_number_hash", flat=True)
             )
         for digest in taken:
             number = digests[digest]

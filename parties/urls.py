@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("search/", views.search, name="search"),
     path("regions/<int:pk>/", views.households, name="households"),
+    path("regions/<int:pk>/filter/", views.household_filter, name="household_filter"),
     path("regions/<int:pk>/buildings/", views.buildings, name="buildings"),
     path("regions/<int:pk>/households/new/", views.household_create, name="household_create"),
     path("regions/<int:pk>/organisations/", views.organisations, name="organisations"),

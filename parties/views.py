@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
@@ -30,7 +31,7 @@ from .forms import (
     ResidentForm,
     SearchForm,
 )
-from .models import Household, Organisation, PersonalField, Resident
+from .models import Household, HouseholdKind, Organisation, PersonalField, Resident
 
 VIEW = "parties.view_household"
 CHANGE = "parties.change_household"
@@ -41,16 +42,11 @@ def can(user, perm: str, obj) -> bool:
 
 
 def region_context(user, region) -> dict:
+    ancestors, children = selectors.region_family(region)
     return {
         "region": region,
-        "ancestors": list(selectors.Region.objects.filter(path__in=region.ancestor_paths()[:-1]).order_by("depth")),
-        "children": list(
-            selectors.Region.objects.filter(path__startswith=region.path, depth=region.depth + 1)
-            .defer("boundary")
-            .order_by("code")
-        )
-        if region.depth < Level.GRID
-        else [],
+        "ancestors": ancestors,
+        "children": children,
         "may_change": can(user, CHANGE, region),
         "may_manage": can(user, "parties.manage_party", region),
         "may_visit": can(user, "parties.record_visit", region),
@@ -96,14 +92,25 @@ def search(request: HttpRequest) -> HttpResponse:
 # --- households ------------------------------------------------------------------------------------------------
 
 
+FILTERS = ("q", "building", "kind", "tag", "uncovered")
+
+
+def _household_filter(request: HttpRequest, region) -> HouseholdFilterForm:
+    buildings = selectors.buildings(region=region) if region.depth == Level.GRID else selectors.Building.objects.none()
+    return HouseholdFilterForm(request.GET or None, buildings=buildings, tags=selectors.tags("household"))
+
+
 @login_required
 def households(request: HttpRequest, pk: int) -> HttpResponse:
     region = selectors.region_get(user=request.user, pk=pk)
-    buildings = selectors.buildings(region=region) if region.depth == Level.GRID else selectors.Building.objects.none()
-    form = HouseholdFilterForm(request.GET or None, buildings=buildings, tags=selectors.tags("household"))
+    # The filter's choices are read only when a filter is used or opened (household_filter): most visits of the
+    # list do without them.
+    filtering = any(request.GET.get(name) for name in FILTERS)
+    form = _household_filter(request, region) if filtering else None
     page = selectors.household_page(
-        user=request.user, region=region, filters=form.filters(), after=request.GET.get("after", "")
+        user=request.user, region=region, filters=form.filters() if form else None, after=request.GET.get("after", "")
     )
+    _describe(page, with_grid=region.depth != Level.GRID)
     context = region_context(request.user, region) | {
         "page": page,
         "filter_form": form,
@@ -111,6 +118,31 @@ def households(request: HttpRequest, pk: int) -> HttpResponse:
         "tab": "households",
     }
     return render(request, "parties/household_list.html", context)
+
+
+def _describe(page, *, with_grid: bool) -> None:
+    """Each row's link and summary line, made here in one pass: the list is the page people open most, and a
+    template pays for every tag of every row."""
+    prefix = reverse("parties:household", args=[0]).removesuffix("0/")
+    kinds = dict(HouseholdKind.choices)
+    people, head, visited, never = _("people"), _("head"), _("visited"), _("never visited")
+    for h in page:
+        parts = [str(kinds.get(h.kind, h.kind)), f"{h.member_count} {people}"]
+        if h.head_name:
+            parts.append(f"{head} {h.head_name}")
+        if with_grid:
+            parts.append(h.region.name)
+        parts.append(f"{visited} {h.last_visited_on:%Y-%m-%d}" if h.last_visited_on else str(never))
+        h.url, h.summary = f"{prefix}{h.pk}/", " · ".join(parts)
+
+
+@login_required
+def household_filter(request: HttpRequest, pk: int) -> HttpResponse:
+    """The filter of the household list, loaded when it is opened."""
+    region = selectors.region_get(user=request.user, pk=pk)
+    return render(
+        request, "parties/_household_filter.html", {"region": region, "filter_form": _household_filter(request, region)}
+    )
 
 
 @login_required

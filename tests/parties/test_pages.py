@@ -210,3 +210,23 @@ def test_pages_render_in_chinese(world, client):
     login(client, world.worker)
     page = client.get(reverse("parties:households", args=[world.city.g1111.pk]), headers={"accept-language": "zh-hans"})
     assert page.status_code == 200
+
+
+def test_the_household_filter_opens_and_filters(world, client):
+    from parties import party, services
+
+    other = services.household_save(
+        actor=world.actor, region=world.city.g1111, building=world.building, unit="2", room="201"
+    )
+    party.keeping_assign(actor=world.actor, member=world.member, household=world.household)
+    login(client, world.worker)
+    url = reverse("parties:households", args=[world.city.g1111.pk])
+    page = client.get(url).content.decode()
+    assert 'data-testid="open-filter"' in page and 'data-testid="household-filter"' not in page
+    assert (
+        'data-testid="household-filter"'
+        in client.get(reverse("parties:household_filter", args=[world.city.g1111.pk])).content.decode()
+    )
+    page = client.get(url, {"uncovered": "on"}).content.decode()
+    assert other.label in page and world.household.label not in page and 'data-testid="household-filter"' in page
+    assert world.household.label in client.get(url, {"q": "501"}).content.decode()
