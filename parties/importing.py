@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -140,6 +140,36 @@ def _fail(job: ImportJob, messages: list[str]) -> ImportJob:
     return job
 
 
+def _insert(model, objects: list, on_batch=None) -> None:
+    """Insert ``objects`` and give them their ids: COPY on PostgreSQL (ids taken from the table's sequence first),
+    ``bulk_create`` elsewhere. COPY stores a 100,000-row file several times faster than INSERTs of 2,000 rows."""
+    if not objects:
+        return
+    if connection.vendor != "postgresql":
+        for start in range(0, len(objects), BATCH):
+            model.objects.bulk_create(objects[start : start + BATCH])
+            if on_batch:
+                on_batch(start + BATCH)
+        return
+    table = model._meta.db_table
+    fields = list(model._meta.concrete_fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(objects)]
+        )
+        for obj, (pk,) in zip(objects, cursor.fetchall(), strict=True):
+            obj.pk = pk
+        columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+        for start in range(0, len(objects), 10_000):
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for obj in objects[start : start + 10_000]:
+                    copy.write_row([f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields])
+            if on_batch:
+                on_batch(start + 10_000)
+    for obj in objects:
+        obj._state.adding, obj._state.db = False, connection.alias
+
+
 def _tick(job: ImportJob, done: int) -> None:
     cache.set(progress_key(job.pk), {"phase": "writing", "done": done, "total": job.total}, CACHE_SECONDS)
 
@@ -197,7 +227,7 @@ def _write_households(job: ImportJob, plan: transfer.Plan) -> dict[str, int]:
     for key, household in created.items():
         if household._state.adding:
             household.member_count = people_of.get(key, 0)
-    Household.objects.bulk_create(new_households, batch_size=BATCH)
+    _insert(Household, new_households)
     _tick(job, len(rows) // 10)
     residents: list[Resident] = []
     person_rows = []
@@ -226,15 +256,14 @@ def _write_households(job: ImportJob, plan: transfer.Plan) -> dict[str, int]:
         person_rows.append(row)
         if len(residents) % 5000 == 0:
             _tick(job, len(rows) // 10 + len(residents) // 3)
-    for start in range(0, len(residents), BATCH):
-        Resident.objects.bulk_create(residents[start : start + BATCH])
-        _tick(job, len(rows) // 10 + len(residents) // 3 + (start + BATCH) // 2)
-    Residence.objects.bulk_create(
+    base = len(rows) // 10 + len(residents) // 3
+    _insert(Resident, residents, on_batch=lambda done: _tick(job, base + min(done, len(residents)) // 2))
+    _insert(
+        Residence,
         [
             Residence(resident_id=r.pk, household_id=r.household_id, relation=r.relation, moved_in_on=r.moved_in_on)
             for r in residents
         ],
-        batch_size=BATCH,
     )
     through = Resident.tags.through
     through.objects.bulk_create(
@@ -270,9 +299,7 @@ def _write_organisations(job: ImportJob, plan: transfer.Plan) -> dict[str, int]:
                 contact_phone_mask=identity.mask_phone(phone),
             )
         )
-    for start in range(0, len(organisations), BATCH):
-        Organisation.objects.bulk_create(organisations[start : start + BATCH])
-        _tick(job, start + BATCH)
+    _insert(Organisation, organisations, on_batch=lambda done: _tick(job, done))
     through = Organisation.tags.through
     through.objects.bulk_create(
         [

@@ -81,7 +81,11 @@ class HouseholdKind(models.TextChoices):
 class Household(models.Model):
     """A household (户) at an address of a grid: building / unit / floor / room, or a free address line."""
 
-    region = models.ForeignKey(Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="households")
+    # No index of its own on region (nor below on the residents' region and household): the composite indexes
+    # begin with it, and every index costs inserts at this size (seed_parties, imports).
+    region = models.ForeignKey(
+        Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="households", db_index=False
+    )
     building = models.ForeignKey(
         Building, verbose_name=_("building"), null=True, blank=True, on_delete=models.PROTECT, related_name="households"
     )
@@ -166,9 +170,17 @@ class Relation(models.TextChoices):
 class Resident(models.Model):
     """A resident (居民). One household at a time (``household``); the moves are kept in ``Residence``."""
 
-    region = models.ForeignKey(Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="residents")
+    region = models.ForeignKey(
+        Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="residents", db_index=False
+    )
     household = models.ForeignKey(
-        Household, verbose_name=_("household"), null=True, blank=True, on_delete=models.PROTECT, related_name="members"
+        Household,
+        verbose_name=_("household"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="members",
+        db_index=False,
     )
     relation = models.CharField(_("relation to the head"), max_length=12, choices=Relation.choices, blank=True)
     name = models.CharField(_("name"), max_length=50)
@@ -447,9 +459,17 @@ class VisitNeed(models.TextChoices):
 class Visit(models.Model):
     """A visit (走访) to a household or an organisation by a grid worker or a party member."""
 
-    region = models.ForeignKey(Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="visits")
+    region = models.ForeignKey(
+        Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="visits", db_index=False
+    )
     household = models.ForeignKey(
-        Household, verbose_name=_("household"), null=True, blank=True, on_delete=models.PROTECT, related_name="visits"
+        Household,
+        verbose_name=_("household"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="visits",
+        db_index=False,
     )
     organisation = models.ForeignKey(
         Organisation,
