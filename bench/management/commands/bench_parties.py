@@ -1,6 +1,8 @@
 """Measure the parties pages on the data of seed_parties, in-process (Django's test client, the whole request:
 middleware, access checks, queries, templates): median, p95 and queries per request.
 
+- **reference: base page**: the search page without a query, i.e. the base layout alone (the floor every page pays
+  on this machine at the time of the run);
 - **household list**: a grid worker's first page of his grid's households (``/parties/regions/<grid>/``);
 - **ID search**: a street dispatcher's search by an exact ID number (``/parties/search/?q=…``: the number's keyed
   hash, one indexed lookup), for residents of the street;
@@ -81,6 +83,14 @@ class Command(BaseCommand):
         started = time.perf_counter()
         people = self.people(city)
         lines = []
+
+        # The floor: the search page without a query is the base layout alone (session, user, grants, menu).
+        timer = Timer("reference: base page", "grid worker")
+        for i in range(samples):
+            user, _grid = people["grid_worker"][i % len(people["grid_worker"])]
+            client = self.client(user)
+            timer.run(lambda c=client: self.get(c, "/parties/search/"))
+        lines.append(timer.row())
 
         # A grid worker's first page of his grid's households.
         timer = Timer("household list", "grid worker")
