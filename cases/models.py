@@ -170,6 +170,10 @@ class Case(models.Model):
     )
     reporter_contact = models.CharField(_("reporter contact"), max_length=100, blank=True)
     parties = models.TextField(_("parties involved"), blank=True)
+    # The visit (走访) the case was opened from, if any: the visit's page lists it (parties knows no case code).
+    visit = models.ForeignKey(
+        "parties.Visit", null=True, blank=True, on_delete=models.PROTECT, related_name="cases", editable=False
+    )
     state = models.CharField(_("state"), max_length=24, choices=State.choices, default=State.REPORTED)
     level = models.PositiveSmallIntegerField(_("held at level"), default=4)  # grids.codes.Level of the holder
     version = models.PositiveIntegerField(default=1)
@@ -451,3 +455,64 @@ class StepDeadline(models.Model):
         from .deadlines import light_of
 
         return "" if self.closed_at else light_of(due_at=self.due_at, yellow_at=self.yellow_at)
+
+
+class PartyRole(models.TextChoices):
+    REPORTER = "reporter", _("Reporter")  # 反映人
+    RESPONDENT = "respondent", _("Respondent")  # 被反映人
+    INVOLVED = "involved", _("Involved")  # 涉及人员
+
+
+class CaseParty(models.Model):
+    """A person or organisation a case names (当事人): a resident or organisation on record (parties), or typed
+    free when not on record. Shown masked by the same rule as the records; a free phone is encrypted the same way."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="party_links")
+    role = models.CharField(_("role"), max_length=12, choices=PartyRole.choices)
+    resident = models.ForeignKey(
+        "parties.Resident", null=True, blank=True, on_delete=models.PROTECT, related_name="case_links"
+    )
+    organisation = models.ForeignKey(
+        "parties.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="case_links"
+    )
+    name = models.CharField(_("name"), max_length=120, blank=True)
+    phone_enc = models.TextField(blank=True, editable=False)
+    phone_hash = models.CharField(max_length=64, blank=True, editable=False)
+    phone_mask = models.CharField(_("phone"), max_length=11, blank=True, editable=False)
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("case party")
+        verbose_name_plural = _("case parties")
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~(Q(resident__isnull=False) & Q(organisation__isnull=False)), name="caseparty_one_record"
+            ),
+            models.UniqueConstraint(
+                fields=["case", "resident", "role"], condition=Q(resident__isnull=False), name="caseparty_resident_uniq"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        if self.resident_id:
+            return self.resident.name
+        if self.organisation_id:
+            return self.organisation.name
+        return self.name
+
+    @property
+    def region_path(self) -> str:
+        """Whole numbers of a party follow its record's grid; a free party's follow the case's grid."""
+        if self.resident_id:
+            return self.resident.region.path
+        if self.organisation_id:
+            return self.organisation.region.path
+        return self.case.region.path

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import party_views, views
 
 urlpatterns = [
     path("", views.case_list, name="case_list"),
@@ -14,6 +14,10 @@ urlpatterns = [
     path("inbox/", views.inbox, name="inbox"),
     path("<int:pk>/", views.case_detail, name="case_detail"),
     path("<int:pk>/act/<slug:action>/", views.case_action, name="case_action"),
+    path("<int:pk>/parties/search/", party_views.party_search, name="case_party_search"),
+    path("<int:pk>/parties/add/", party_views.party_add, name="case_party_add"),
+    path("parties/<int:pk>/remove/", party_views.party_remove, name="case_party_remove"),
+    path("from-visit/<int:pk>/", party_views.case_from_visit, name="case_from_visit"),
     path("work-orders/<int:pk>/<slug:action>/", views.work_order_action, name="work_order_action"),
     path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
     path("attachments/<int:pk>/thumb/", views.attachment_download, {"thumb": True}, name="attachment_thumb"),

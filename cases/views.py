@@ -33,9 +33,9 @@ from grids.codes import Level
 from grids.forms import apply_errors, call_service
 
 from . import calendar as business_calendar
-from . import forms, selectors, services
+from . import case_parties, forms, selectors, services
 from .deadlines import light_of
-from .models import CalendarDay, Case, WorkOrder
+from .models import CalendarDay, Case, PartyRole, WorkOrder
 from .workflow import TRANSITIONS, State, WorkOrderState, available_steps
 
 CONFLICT = gettext_lazy("This case changed while you were looking at it; reload.")
@@ -51,6 +51,9 @@ EVENT_LABELS = {
     "wo_grant_extension": gettext_lazy("Extension granted"),
     "wo_deny_extension": gettext_lazy("Extension denied"),
     "wo_assign": gettext_lazy("Work order assigned"),
+    "party_add": gettext_lazy("Party named"),
+    "party_remove": gettext_lazy("Party removed"),
+    "from_visit": gettext_lazy("Opened from a visit"),
 }
 WORK_ORDER_LABELS = {
     "sign": gettext_lazy("Sign for it"),
@@ -261,8 +264,14 @@ def _case_page(
     shown = {a["form"] for a in actions} | {a["form"] for o in orders for a in o.actions}
     if bound is not None and bound not in shown and not conflict:
         conflict = str(_("This action is not available to you on this case now."))
+    parties = case_parties.case_parties(case=case)
+    for party in parties:
+        party.case = case  # the free parties' whole numbers follow the case's grid
     context = {
         "case": case,
+        "parties": parties,
+        "may_edit_parties": case_parties.may_edit_parties(user, case),
+        "party_roles": PartyRole.choices,
         "events": events,
         "photos": selectors.case_photos(events),
         "orders": orders,

@@ -34,6 +34,25 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see README, Configuration).")
     SECRET_KEY = "dev-only-insecure-key-never-use-in-production"  # noqa: S105
+# Personal data (parties/crypto.py): ID and phone numbers are encrypted with these Fernet keys (comma-separated,
+# the first encrypts, all decrypt, so keys rotate) and found by exact value through an HMAC with its own key.
+GOVGRID_FIELD_KEYS = env.list("GOVGRID_FIELD_KEYS", default=[])
+GOVGRID_HMAC_KEY = env.str("GOVGRID_HMAC_KEY", default="")
+if not GOVGRID_FIELD_KEYS or not GOVGRID_HMAC_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "GOVGRID_FIELD_KEYS and GOVGRID_HMAC_KEY must be set when DEBUG is off: they encrypt and index residents' "
+            "ID and phone numbers (see README, Configuration, and docs/parties.md)."
+        )
+    # Development keys derived from SECRET_KEY, so `make run` needs nothing (never used with DEBUG off).
+    import base64
+    import hashlib
+
+    if not GOVGRID_FIELD_KEYS:
+        _digest = hashlib.sha256(b"govgrid-field-key:" + SECRET_KEY.encode()).digest()
+        GOVGRID_FIELD_KEYS = [base64.urlsafe_b64encode(_digest).decode()]
+    if not GOVGRID_HMAC_KEY:
+        GOVGRID_HMAC_KEY = hashlib.sha256(b"govgrid-hmac-key:" + SECRET_KEY.encode()).hexdigest()
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS")
 
@@ -56,6 +75,7 @@ INSTALLED_APPS = [
     "grids",
     "cases",
     "notifications",
+    "parties",
     "bench",
     "govgrid",
 ]
@@ -205,6 +225,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 GOVGRID_IMPORT_MAX_BYTES = env.int("GOVGRID_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 GOVGRID_IMPORT_MAX_ROWS = env.int("GOVGRID_IMPORT_MAX_ROWS", default=50_000)
+
+# Imports of households, residents and organisations (parties/transfer.py) run in Celery and may be larger.
+GOVGRID_PARTIES_IMPORT_MAX_BYTES = env.int("GOVGRID_PARTIES_IMPORT_MAX_BYTES", default=40 * 1024 * 1024)
+GOVGRID_PARTIES_IMPORT_MAX_ROWS = env.int("GOVGRID_PARTIES_IMPORT_MAX_ROWS", default=200_000)
+# Celery queue of the imports ("" = the default queue), so a long import can get a worker of its own.
+GOVGRID_IMPORT_QUEUE = env.str("GOVGRID_IMPORT_QUEUE", default="")
+# Default 包联 limits of a new party member (admins change them per member).
+GOVGRID_KEEPING_HOUSEHOLD_LIMIT = env.int("GOVGRID_KEEPING_HOUSEHOLD_LIMIT", default=10)
+GOVGRID_KEEPING_ORGANISATION_LIMIT = env.int("GOVGRID_KEEPING_ORGANISATION_LIMIT", default=5)
 
 # Attachments of case steps (checked by content; see cases/attachments.py).
 GOVGRID_ATTACHMENT_MAX_BYTES = env.int("GOVGRID_ATTACHMENT_MAX_BYTES", default=10 * 1024 * 1024)

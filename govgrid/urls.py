@@ -7,6 +7,7 @@ urlpatterns = [
     path("django-admin/", admin.site.urls),
     path("cases/", include("cases.urls")),
     path("notifications/", include("notifications.urls")),
+    path("parties/", include("parties.urls")),
     path("", include("grids.urls")),
 ]
 

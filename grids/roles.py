@@ -8,6 +8,16 @@ from django.utils.translation import gettext_noop
 
 VIEW = ["grids.view_region"]
 CASE_VIEW = ["cases.view_case"]
+# Households, residents, organisations and party building (parties/). The personal-data permission (whole ID and
+# phone numbers, each view logged) goes only to the community staff who handle benefits and certificates, and to
+# region admins; grid workers record and visit, and see masked numbers.
+PARTIES_RECORDS = ["parties.view_household", "parties.change_household", "parties.record_visit"]
+PARTIES_ALL = [
+    *PARTIES_RECORDS,
+    "parties.view_personal_data",
+    "parties.manage_party",
+    "parties.view_access_log",
+]
 ADMIN = [
     "grids.view_region",
     "grids.add_region",
@@ -28,6 +38,7 @@ ADMIN = [
     "cases.evaluate_case",
     "cases.escalate_case",
     "cases.supervise_case",
+    *PARTIES_ALL,
 ]
 STREET = [
     "cases.dispatch_case",
@@ -44,13 +55,22 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
         "grid_worker",
         "网格员",
         gettext_noop("Walks a grid, reports cases, visits households, verifies fixes."),
-        [*VIEW, *CASE_VIEW, "cases.report_case", "cases.verify_case"],
+        [*VIEW, *CASE_VIEW, "cases.report_case", "cases.verify_case", *PARTIES_RECORDS],
     ),
     (
         "grid_leader",
         "网格长",
         gettext_noop("Leads the grid workers of a community and triages what they report."),
-        [*VIEW, *CASE_VIEW, "cases.report_case", "cases.triage_case", "cases.verify_case", "cases.escalate_case"],
+        [
+            *VIEW,
+            *CASE_VIEW,
+            "cases.report_case",
+            "cases.triage_case",
+            "cases.verify_case",
+            "cases.escalate_case",
+            *PARTIES_RECORDS,
+            "parties.manage_party",
+        ],
     ),
     (
         "community_staff",
@@ -64,13 +84,16 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
             "cases.verify_case",
             "cases.escalate_case",
             "cases.cancel_case",
+            *PARTIES_RECORDS,
+            "parties.manage_party",
+            "parties.view_personal_data",
         ],
     ),
     (
         "street_dispatcher",
         "街道指挥中心调度员",
         gettext_noop("Accepts called cases and dispatches them to departments."),
-        [*VIEW, *CASE_VIEW, *STREET],
+        [*VIEW, *CASE_VIEW, *STREET, "parties.view_household"],
     ),
     (
         "department_handler",
@@ -82,7 +105,7 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
         "supervisor",
         "督办人员",
         gettext_noop("District or city command centre: watches deadlines, supervises, takes escalated cases."),
-        [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case"],
+        [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case", "parties.view_household"],
     ),
     (
         "hotline_operator",

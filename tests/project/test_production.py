@@ -61,10 +61,23 @@ def compose_environment() -> dict[str, str]:
 
 
 def dockerfile_collectstatic() -> str:
-    for line in (ROOT / "Dockerfile").read_text().splitlines():
+    """The Dockerfile's RUN step that builds the static files (its continuation lines joined)."""
+    steps = (ROOT / "Dockerfile").read_text().replace("\\\n", " ").splitlines()
+    for line in steps:
         if line.startswith("RUN ") and "collectstatic" in line:
             return line[4:]
     raise AssertionError("the Dockerfile builds no static files")
+
+
+def secrets_env() -> dict[str, str]:
+    """Fresh keys, as an operator makes them (docs/operations.md)."""
+    import base64
+
+    return {
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "GOVGRID_FIELD_KEYS": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "GOVGRID_HMAC_KEY": secrets.token_urlsafe(48),
+    }
 
 
 def documented_production_env() -> dict[str, str]:
@@ -122,9 +135,9 @@ class Stack:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = base_env(tmp) | compose_environment()
+        self.env.update(secrets_env())
         self.env.update(
             {
-                "SECRET_KEY": secrets.token_urlsafe(50),
                 "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{self.db}",
                 "REDIS_URL": redis,
                 "CELERY_BROKER_URL": redis,
@@ -325,8 +338,7 @@ def test_worker_and_beat_start_with_the_compose_commands_and_run_the_sweep(stack
 
 
 def test_check_deploy_is_clean_in_the_documented_production_environment(tmp_path):
-    env = base_env(tmp_path) | documented_production_env()
-    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    env = base_env(tmp_path) | documented_production_env() | secrets_env()
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "ERROR"],
         cwd=ROOT,
@@ -343,8 +355,7 @@ def test_check_deploy_is_clean_in_the_documented_production_environment(tmp_path
 
 
 def test_production_without_a_mail_server_starts_and_says_mail_is_off(tmp_path):
-    env = base_env(tmp_path) | documented_production_env()
-    env["SECRET_KEY"] = secrets.token_urlsafe(50)
+    env = base_env(tmp_path) | documented_production_env() | secrets_env()
     env.pop("EMAIL_URL")
     code = (
         "import django; django.setup(); from django.conf import settings; "

@@ -59,8 +59,26 @@ def _settings_probe(env: dict, code: str) -> subprocess.CompletedProcess:
 def test_refuses_to_start_without_secret_key_unless_debug(tmp_path):
     result = _settings_probe({"GOVGRID_VAR_DIR": str(tmp_path)}, "print('started')")
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
-    ok = _settings_probe({"GOVGRID_VAR_DIR": str(tmp_path), "SECRET_KEY": "x" * 50}, "print('started')")
+    ok = _settings_probe({"GOVGRID_VAR_DIR": str(tmp_path), "SECRET_KEY": "x" * 50, **FIELD_KEYS}, "print('started')")
     assert ok.returncode == 0, ok.stderr
+
+
+FIELD_KEYS = {
+    "GOVGRID_FIELD_KEYS": "7BzhR8Zr0dQ6Q0o8dQXfUe2jH3v9xk1mWq4tA5sL6pE=",
+    "GOVGRID_HMAC_KEY": "a-long-random-hmac-key-for-the-settings-test-only",
+}
+
+
+def test_refuses_to_start_without_the_personal_data_keys_unless_debug(tmp_path):
+    base = {"GOVGRID_VAR_DIR": str(tmp_path), "SECRET_KEY": "x" * 50}
+    for missing in ("GOVGRID_FIELD_KEYS", "GOVGRID_HMAC_KEY"):
+        env = {**base, **{k: v for k, v in FIELD_KEYS.items() if k != missing}}
+        result = _settings_probe(env, "print('started')")
+        assert result.returncode != 0 and "GOVGRID_FIELD_KEYS and GOVGRID_HMAC_KEY must be set" in result.stderr
+    # With DEBUG on, development keys come from SECRET_KEY: nothing to set for `make run`.
+    code = "from parties import crypto; t = crypto.encrypt('13800001234'); print(crypto.decrypt(t))"
+    dev = _settings_probe({"GOVGRID_VAR_DIR": str(tmp_path), "DEBUG": "1"}, code)
+    assert dev.returncode == 0 and dev.stdout.strip() == "13800001234", dev.stderr
 
 
 def test_embedded_default_is_sqlite_in_wal_mode_and_filesystem_broker(tmp_path):

@@ -5,16 +5,22 @@ from django.core.management.base import BaseCommand
 
 from cases.demo import seed_demo_cases
 from grids.demo import DEMO_PASSWORD, seed_demo
+from parties.demo import seed_demo_parties
 
 
 class Command(BaseCommand):
-    help = "Load the fictional demo city 云川市 with one login per role and demo cases (safe to run again)."
+    help = "Load the fictional demo city 云川市 with one login per role, households and party branches, and demo cases (safe to run again)."
 
     def handle(self, *args, **options):
         logins = seed_demo()
+        households = seed_demo_parties()
         cases = seed_demo_cases()
         self.stdout.write(self.style.SUCCESS(f"Demo city 云川市 is loaded. Demo logins (password: {DEMO_PASSWORD}):"))
         for username, what in logins:
             self.stdout.write(f"  {username:<12} {what}")
+        if households:
+            self.stdout.write(
+                f"{households} demo households with residents, organisations, party branches, 包联 and visits were added."
+            )
         if cases:
             self.stdout.write(f"{cases} demo cases at every stage of the loop were added.")
