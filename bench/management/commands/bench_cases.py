@@ -1,19 +1,24 @@
 """Measure the case pages through HTTP with concurrent clients, on the data of seed_scale and seed_cases.
 
-The command starts the app itself (gunicorn on a free loopback port, the same database), signs in as staff of the
-scale city, and has N client threads fire one kind of request each for a bounded time: the street queue, a case
-page, reporting a case, dispatching an accepted case. It reports the median and 95th percentile latency seen by
-the clients and the throughput, then stops the server. Reports and dispatches change the data (new cases,
-dispatched cases); ``seed_cases --reset`` starts over.
+The command starts the app itself in production mode (DEBUG off, the static files built as the Dockerfile builds
+them, gunicorn with gunicorn.conf.py, on a free loopback port, the same database), signs in as staff of the scale
+city, and has N client threads fire one kind of request each for a bounded time: the street queue, the case list of
+a district supervisor who is also a department member and of the city admin, a case page, a department inbox,
+reporting a case, dispatching an accepted case, and the floor (one SQL query for the street queue's rows and a
+minimal template, bench/views.py). It reports the median and 95th percentile latency seen by the clients, the
+throughput and each page's ratio to the floor, then times the same pages in-process (bench_pages, same
+production settings). Reports and dispatches change the data; ``seed_cases --reset`` starts over.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import platform
 import random
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -37,6 +42,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
+from bench.management.commands import bench_pages
 from bench.management.commands.bench_access import database_label, write_section
 from bench.management.commands.seed_cases import require_migrated
 from bench.management.commands.seed_scale import SCALE_PASSWORD, user_prefix
@@ -123,16 +129,24 @@ class Result:
                 self.failed += 1
                 self.first_failure = self.first_failure or detail
 
-    def row(self) -> str:
+    @property
+    def median(self) -> float:
+        return statistics.median(s * 1000 for s in self.seconds) if self.seconds else 0.0
+
+    def row(self, floor: Result | None = None) -> str:
         ms = sorted(s * 1000 for s in self.seconds)
         cpu = f"{100 * self.client_cpu / self.wall:.0f}%" if self.wall else "–"
         if not ms:
-            return f"| {self.what} | {self.clients} | 0 | – | – | – | {self.failed} | {cpu} |"
+            return f"| {self.what} | {self.clients} | 0 | – | – | – | – | – | {self.failed} | {cpu} |"
         p95 = statistics.quantiles(ms, n=20, method="inclusive")[18] if len(ms) > 1 else ms[0]
         rate = len(ms) / self.wall if self.wall else 0
+        if floor is not None and floor.median and "(GET)" in self.what:
+            versus = f"{floor.median:.0f} | {statistics.median(ms) / floor.median:.1f}×"
+        else:
+            versus = "– | –"
         return (
             f"| {self.what} | {self.clients} | {len(ms)} | {statistics.median(ms):.0f} | {p95:.0f} | {rate:.1f} | "
-            f"{self.failed} | {cpu} |"
+            f"{versus} | {self.failed} | {cpu} |"
         )
 
 
@@ -149,7 +163,9 @@ class Command(BaseCommand):
     help = "Benchmark the street queue, the case page, reporting and dispatching over HTTP with concurrent clients."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--clients", default="8", help="concurrent clients, or a list such as 1,8 (one run each)")
+        parser.add_argument(
+            "--clients", default="1,10", help="concurrent clients, or a list such as 1,10 (one run each)"
+        )
         parser.add_argument("--duration", type=float, default=20.0, help="seconds per measure and client count")
         parser.add_argument("--requests", type=int, default=1000, help="at most this many requests per measure")
         parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
@@ -181,7 +197,9 @@ class Command(BaseCommand):
 
         started = time.perf_counter()
         load_before = os.getloadavg()
+        self.static_root = tempfile.mkdtemp(prefix="govgrid-bench-static-")
         results: list[Result] = []
+        page_kinds = bench_pages.pages(city, rng)
         with self.server(opts["workers"]) as base:
             sessions = {v.username: self.session(base, v) for v in dispatchers + workers}
             queue_path = reverse("street_queue")
@@ -189,6 +207,23 @@ class Command(BaseCommand):
             def street_queue(client: Client, viewer: Viewer, rng: random.Random, i: int):
                 status, body, location = client.request(queue_path)
                 return expect(status, 200, body, location)
+
+            def page_of(kind: bench_pages.Page) -> Call:
+                def call(client: Client, viewer: Viewer, rng: random.Random, i: int):
+                    status, body, location = client.request(rng.choice(kind.paths))
+                    return expect(status, 200, body, location)
+
+                return call
+
+            def team_of(kind: bench_pages.Page) -> list[Viewer]:
+                """As many clients as the largest run, each its own session of the page's person."""
+                team = []
+                for k in range(sum(counts)):
+                    viewer = Viewer(kind.user.username, kind.what)
+                    sessions[f"{kind.user.username}#{k}"] = self.session(base, viewer)
+                    viewer.username = f"{kind.user.username}#{k}"
+                    team.append(viewer)
+                return team
 
             def case_page(client: Client, viewer: Viewer, rng: random.Random, i: int):
                 status, body, location = client.request(reverse("case_detail", args=[rng.choice(viewer.case_ids)]))
@@ -220,9 +255,19 @@ class Command(BaseCommand):
                 status, body, location = client.request(reverse("case_action", args=[pk, "dispatch"]), form)
                 return expect(status, 302, body, location)
 
+            by_name = {kind.what: kind for kind in page_kinds}
             measures: list[tuple[str, Call, list[Viewer]]] = [
                 ("street queue (GET)", street_queue, dispatchers),
                 ("case page (GET)", case_page, dispatchers),
+                *[
+                    (f"{what} (GET)", page_of(by_name[what]), team_of(by_name[what]))
+                    for what in (
+                        "district list (supervisor, department member)",
+                        "city list (city admin)",
+                        "department inbox",
+                        bench_pages.FLOOR,
+                    )
+                ],
                 ("report a case (POST)", report, workers),
                 ("dispatch a case (POST)", dispatch, dispatchers),
             ]
@@ -234,8 +279,11 @@ class Command(BaseCommand):
                     self.stdout.write(result.row())
                     if result.first_failure:
                         self.stderr.write(f"  first failure: {result.first_failure}")
+        in_process = self.in_process(opts)
+        shutil.rmtree(self.static_root, ignore_errors=True)
         load_after = os.getloadavg()
         body = self.report(opts, counts, results, data, time.perf_counter() - started, load_before, load_after)
+        body += self.in_process_table(in_process, opts)
         self.stdout.write(body)
         broken = [r.what for r in results if not r.seconds]
         if broken:  # keep the figures of the last good run
@@ -243,6 +291,47 @@ class Command(BaseCommand):
         if opts["output"]:
             write_section(Path(opts["output"]), "bench_cases", body)
             self.stdout.write(f"Wrote the bench_cases section of {opts['output']}.")
+
+    def in_process(self, opts: dict[str, Any]) -> list[dict[str, Any]]:
+        """bench_pages in a process of its own with the production settings (DEBUG off, the floor mounted)."""
+        result = subprocess.run(  # noqa: S603
+            [
+                sys.executable,
+                "manage.py",
+                "bench_pages",
+                "--json",
+                "--city-code",
+                opts["city_code"],
+                "--samples",
+                "200",
+            ],
+            cwd=settings.BASE_DIR,
+            env=production_env(self.static_root),
+            capture_output=True,
+            text=True,
+            timeout=1800,
+        )
+        if result.returncode != 0:
+            raise CommandError(f"bench_pages failed:\n{result.stderr[-3000:]}")
+        found = json.loads(result.stdout.strip().splitlines()[-1])
+        if found["debug"]:
+            raise CommandError("bench_pages ran with DEBUG on: the figures would not be production's.")
+        return found["pages"]
+
+    def in_process_table(self, rows: list[dict[str, Any]], opts: dict[str, Any]) -> str:
+        lines = [
+            "",
+            "In-process, the same settings (Django's test client in one process, 200 requests a page, no network): "
+            f"`DEBUG=0 GOVGRID_BENCH_FLOOR=1 python manage.py bench_pages --city-code {opts['city_code']}`.",
+            "",
+            "| page | median ms | p95 ms | queries | × floor |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for row in rows:
+            lines.append(
+                f"| {row['what']} | {row['median_ms']:.1f} | {row['p95_ms']:.1f} | {row['queries']} | {row['ratio']:.2f}× |"
+            )
+        return "\n".join(lines) + "\n"
 
     # --- who does what ----------------------------------------------------------------------------------------
 
@@ -352,11 +441,11 @@ class Command(BaseCommand):
     # --- the server and the clients ---------------------------------------------------------------------------
 
     def server(self, workers: int) -> _Server:
-        return _Server(workers, self.stdout)
+        return _Server(workers, self.stdout, self.static_root)
 
     def session(self, base: str, viewer: Viewer) -> Client:
         client = Client(base)
-        client.login(viewer.username, SCALE_PASSWORD)
+        client.login(viewer.username.partition("#")[0], SCALE_PASSWORD)
         return client
 
     def measure(
@@ -437,23 +526,65 @@ class Command(BaseCommand):
         )
         head = (
             f"Measured {timezone.localtime():%Y-%m-%d %H:%M %Z} on {server}, Python {platform.python_version()}, "
-            f"Django {django.get_version()}; gunicorn with {opts['workers']} sync workers, DEBUG=1, on the same "
+            f"Django {django.get_version()}; production mode (DEBUG off, collected static files, gunicorn.conf.py with "
+            f"{opts['workers']} sync workers), on the same "
             f"{os.cpu_count()} shared cores as PostgreSQL and the clients (load average {load_before[0]:.1f} before, "
             f"{load_after[0]:.1f} after).\n\n"
             f"{data}\n\n`{command}` ({seconds:.0f} s). Latency is what a client sees, from sending the request to "
             "the last byte of the answer (redirects not followed), queueing for a free worker included; "
-            "*client CPU* is what the client threads themselves took of one core meanwhile.\n\n"
-            "| what | clients | requests | median ms | p95 ms | req/s | failed | client CPU |\n"
-            "|---|---:|---:|---:|---:|---:|---:|---:|"
+            "*client CPU* is what the client threads themselves took of one core meanwhile; *floor* is the median of "
+            "the floor page (one SQL query for the street queue's rows and a minimal template) at the same number of "
+            "clients in the same run, and *× floor* a page's median over it.\n\n"
+            "| what | clients | requests | median ms | p95 ms | req/s | floor ms | × floor | failed | client CPU |\n"
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
         )
-        return head + "\n" + "\n".join(r.row() for r in results) + "\n"
+        floors = {r.clients: r for r in results if r.what.startswith(bench_pages.FLOOR)}
+        return head + "\n" + "\n".join(r.row(floors.get(r.clients)) for r in results) + "\n"
+
+
+def production_env(static_root: str) -> dict[str, str]:
+    """The environment of production mode for the server and the in-process timings: DEBUG off, fresh keys, the
+    same database and cache as this command, the floor page mounted."""
+    import base64
+
+    if "DATABASE_URL" not in os.environ:
+        raise CommandError("Set DATABASE_URL (the server must use the same database as this command).")
+    return {
+        **os.environ,
+        "DEBUG": "0",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "GOVGRID_FIELD_KEYS": os.environ.get("GOVGRID_FIELD_KEYS") or base64.urlsafe_b64encode(os.urandom(32)).decode(),
+        "GOVGRID_HMAC_KEY": os.environ.get("GOVGRID_HMAC_KEY") or secrets.token_urlsafe(48),
+        "ALLOWED_HOSTS": f"{HOST},testserver",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "STATIC_ROOT": static_root,
+        "GOVGRID_BENCH_FLOOR": "1",
+    }
+
+
+def build_static(env: dict[str, str]) -> None:
+    """The production static files (hashed names, compressed), as the Dockerfile builds them."""
+    marker = Path(env["STATIC_ROOT"]) / "staticfiles.json"
+    if marker.exists():
+        return
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        raise CommandError(f"collectstatic failed:\n{result.stderr[-2000:]}")
 
 
 class _Server:
-    """gunicorn serving this project on a free loopback port, stopped on exit."""
+    """gunicorn serving this project in production mode on a free loopback port, stopped on exit."""
 
-    def __init__(self, workers: int, out: Any) -> None:
-        self.workers, self.out = workers, out
+    def __init__(self, workers: int, out: Any, static_root: str) -> None:
+        self.workers, self.out, self.static_root = workers, out, static_root
         self.proc: subprocess.Popen | None = None
         self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
 
@@ -461,23 +592,11 @@ class _Server:
         with socket.socket() as s:
             s.bind((HOST, 0))
             port = s.getsockname()[1]
-        env = {**os.environ, "DEBUG": "1", "SECRET_KEY": secrets.token_urlsafe(40)}
-        if "DATABASE_URL" not in env:
-            raise CommandError("Set DATABASE_URL (the server must use the same database as this command).")
-        cmd = [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "govgrid.wsgi",
-            "-b",
-            f"{HOST}:{port}",
-            "-w",
-            str(self.workers),
-            "--timeout",
-            "120",
-            "--log-level",
-            "warning",
-        ]
+        env = production_env(self.static_root)
+        env.update({"GUNICORN_BIND": f"{HOST}:{port}", "WEB_CONCURRENCY": str(self.workers), "GUNICORN_TIMEOUT": "120"})
+        build_static(env)
+        cmd = [sys.executable, "-m", "gunicorn", "govgrid.wsgi:application", "--config", "gunicorn.conf.py"]
+        cmd += ["--access-logfile", "/dev/null", "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, cwd=settings.BASE_DIR, env=env, stdout=self.log, stderr=self.log)  # noqa: S603
         base = f"http://{HOST}:{port}"
         deadline = time.monotonic() + 60
@@ -487,7 +606,7 @@ class _Server:
             try:
                 with urllib.request.urlopen(base + reverse("login"), timeout=5) as resp:  # noqa: S310 - loopback
                     if resp.status == 200:
-                        self.out.write(f"Server up at {base} (gunicorn, {self.workers} workers).")
+                        self.out.write(f"Server up at {base} (gunicorn, {self.workers} workers, DEBUG off).")
                         return base
             except OSError:
                 time.sleep(0.3)

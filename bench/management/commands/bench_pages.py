@@ -33,6 +33,8 @@ from cases.workflow import State, WorkOrderState
 from grids.codes import Level
 from grids.models import Grant, Region, User
 
+FLOOR = "floor: one SQL query + a minimal template"
+
 
 @dataclass
 class Page:
@@ -82,7 +84,7 @@ def pages(city: Region, rng: random.Random) -> list[Page]:
         .first()
     )
     admin = (
-        Grant.objects.filter(region=city, role__code="region_admin", user__isnull=False)
+        Grant.objects.filter(region=city, role__code="region_admin", user__username__startswith=prefix)
         .select_related("user")
         .order_by("user_id")
         .first()
@@ -98,7 +100,7 @@ def pages(city: Region, rng: random.Random) -> list[Page]:
     )
     if supervisor is None or admin is None or member is None:
         raise CommandError("The city lacks a supervisor with a department, a city admin or a staffed department.")
-    handler = User.objects.filter(departments=member).order_by("pk").first()
+    handler = User.objects.filter(departments=member, username__startswith=prefix).order_by("pk").first()
     case_ids = list(Case.objects.filter(region__path__startswith=street.path).values_list("pk", flat=True)[:2000])
     return [
         Page("street queue", dispatcher, [reverse("street_queue")]),
@@ -110,7 +112,7 @@ def pages(city: Region, rng: random.Random) -> list[Page]:
             [reverse("case_detail", args=[pk]) for pk in rng.sample(case_ids, min(50, len(case_ids)))],
         ),
         Page("department inbox", handler, [reverse("inbox")]),
-        Page("floor: one SQL query + a minimal template", dispatcher, [f"/bench/floor/?path={street.path}"]),
+        Page(FLOOR, dispatcher, [f"/bench/floor/?path={street.path}"]),
     ]
 
 
