@@ -429,8 +429,16 @@ def department_inbox(*, user: Any, tab: str = "to_sign") -> QuerySet[WorkOrder]:
         WorkOrder.objects.filter(department_id__in=department_ids(user), state=state)
         .annotate(deadline_due_at=_open_deadline("due_at"), deadline_yellow_at=_open_deadline("yellow_at"))
         .select_related("case", "case__region", "case__category", "case__category__parent", "department", "assignee")
-        .defer("case__description", "case__parties", "case__region__boundary")
-        .prefetch_related("department__members")
+        .defer(
+            "case__description",
+            "case__parties",
+            "case__departments",
+            "case__region__boundary",
+            "case__category__time_limits",
+            "case__category__lead_department_kinds",
+            "case__category__parent__time_limits",
+            "case__category__parent__lead_department_kinds",
+        )
     )
 
 
