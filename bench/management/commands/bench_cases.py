@@ -441,7 +441,8 @@ class Command(BaseCommand):
     # --- the server and the clients ---------------------------------------------------------------------------
 
     def server(self, workers: int) -> _Server:
-        return _Server(workers, self.stdout, self.static_root)
+        self.running_server = _Server(workers, self.stdout, self.static_root)
+        return self.running_server
 
     def session(self, base: str, viewer: Viewer) -> Client:
         client = Client(base)
