@@ -35,8 +35,9 @@ from notifications.models import Delivery, Notification
 SECTION = "bench_sweep"
 
 
-def _worker(now_iso: str, batch: int, results: Any) -> None:
-    """One sweep process: a fresh connection, the sweep, its figures on the queue."""
+def _worker(now_iso: str, batch: int, results: Any, profile: str = "") -> None:
+    """One sweep process: a fresh connection, the sweep, its figures on the queue (and, with ``profile``, where its
+    time went, as pstats data in that file)."""
     from django.utils.dateparse import parse_datetime
 
     connections.close_all()  # never share the parent's socket
@@ -50,7 +51,14 @@ def _worker(now_iso: str, batch: int, results: Any) -> None:
     started = time.perf_counter()
     try:
         with connection.execute_wrapper(count):
-            done = deadlines.sweep(now=parse_datetime(now_iso), batch=batch)
+            if profile:
+                import cProfile
+
+                profiler = cProfile.Profile()
+                done = profiler.runcall(deadlines.sweep, now=parse_datetime(now_iso), batch=batch)
+                profiler.dump_stats(profile)
+            else:
+                done = deadlines.sweep(now=parse_datetime(now_iso), batch=batch)
         results.put({"done": done, "queries": queries, "seconds": time.perf_counter() - started})
     except BaseException as exc:  # noqa: BLE001 - reported by the parent
         results.put({"error": f"{type(exc).__name__}: {exc}"})
@@ -68,6 +76,7 @@ class Command(BaseCommand):
         parser.add_argument("--batch", type=int, default=500, help="rows per sweep transaction")
         parser.add_argument("--escalate", action="store_true", help="let the grace run out too (changes cases)")
         parser.add_argument("--output", type=Path, help="write the figures into this Markdown file")
+        parser.add_argument("--profile", type=Path, help="profile the one-process run; print where its time went")
 
     def handle(self, *args: Any, **opts: Any) -> None:
         if connection.vendor != "postgresql":
@@ -88,7 +97,12 @@ class Command(BaseCommand):
         rows = []
         for n in workers:
             self.stdout.write(f"{opts['steps']} steps due at once, {n} sweep process(es)…")
-            row = self.run(patterns, opts["steps"], n, opts["batch"], opts["escalate"])
+            profile = str(opts["profile"]) if opts["profile"] and n == 1 else ""
+            row = self.run(patterns, opts["steps"], n, opts["batch"], opts["escalate"], profile=profile)
+            if profile:
+                import pstats
+
+                pstats.Stats(profile, stream=self.stdout).sort_stats("tottime").print_stats(25)
             rows.append(row)
             self.stdout.write(
                 f"  {row['seconds']:.1f} s, {row['rate']:.0f} steps/s, {row['notices']} notices "
@@ -156,7 +170,9 @@ class Command(BaseCommand):
 
     # --- one run ----------------------------------------------------------------------------------------------
 
-    def run(self, patterns: list, steps: int, workers: int, batch: int, escalate: bool) -> dict[str, Any]:
+    def run(
+        self, patterns: list, steps: int, workers: int, batch: int, escalate: bool, profile: str = ""
+    ) -> dict[str, Any]:
         now = timezone.now()
         notice_floor = (Notification.objects.aggregate(m=Max("id"))["m"] or 0) + 1
         ours = self.make_due(patterns, steps, now, escalate)
@@ -164,7 +180,9 @@ class Command(BaseCommand):
             connections.close_all()
             ctx = multiprocessing.get_context("fork")
             results = ctx.Queue()
-            procs = [ctx.Process(target=_worker, args=(now.isoformat(), batch, results)) for _ in range(workers)]
+            procs = [
+                ctx.Process(target=_worker, args=(now.isoformat(), batch, results, profile)) for _ in range(workers)
+            ]
             started = time.perf_counter()
             for p in procs:
                 p.start()
