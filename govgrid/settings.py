@@ -138,12 +138,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Behind PgBouncer in transaction pooling a server-side cursor would outlive its transaction's server.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 # Read replicas (PostgreSQL streaming replicas): people's GETs read from them, see govgrid/db_router.py.
 GOVGRID_REPLICAS: list[str] = []
 for _n, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[]), start=1):
     _replica = environ.Env.db_url_config(_url)
     _replica.setdefault("CONN_MAX_AGE", DATABASES["default"].get("CONN_MAX_AGE", 0))
     _replica["CONN_HEALTH_CHECKS"] = True
+    _replica["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False)
     _replica["TEST"] = {"MIRROR": "default"}  # tests that do not ask for a replica of their own read the primary
     DATABASES[f"replica{_n}"] = _replica
     GOVGRID_REPLICAS.append(f"replica{_n}")

@@ -158,3 +158,20 @@ def test_publishing_a_task_far_ahead_is_caught():
     sweep_deadlines.apply_async(eta=timezone.now() + timedelta(hours=2))
     assert LONG_COUNTDOWNS and "ahead" in LONG_COUNTDOWNS[0]
     LONG_COUNTDOWNS.clear()  # the watcher caught it; this test was about the watcher
+
+
+def test_pgbouncer_transaction_pooling_turns_server_side_cursors_off_on_primary_and_replicas(tmp_path):
+    code = (
+        "from django.conf import settings; "
+        "print(*(settings.DATABASES[a].get('DISABLE_SERVER_SIDE_CURSORS') for a in ('default', 'replica1')))"
+    )
+    env = {
+        "GOVGRID_VAR_DIR": str(tmp_path),
+        "DEBUG": "1",
+        "DATABASE_URL": "postgres://govgrid@127.0.0.1:6432/govgrid",
+        "DATABASE_REPLICA_URLS": "postgres://govgrid@127.0.0.1:6433/govgrid",
+    }
+    plain = _settings_probe(env, code)
+    assert plain.returncode == 0 and plain.stdout.split() == ["False", "False"], plain.stderr
+    pooled = _settings_probe({**env, "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "true"}, code)
+    assert pooled.returncode == 0 and pooled.stdout.split() == ["True", "True"], pooled.stderr
