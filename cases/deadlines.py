@@ -71,33 +71,56 @@ def light_of(*, due_at: datetime | None, yellow_at: datetime | None, now: dateti
     return "green"
 
 
-def open_step(*, case, step: str, work_order=None, start: datetime | None = None, due_at: datetime | None = None):
+def open_step(
+    *,
+    case,
+    step: str,
+    work_order=None,
+    start: datetime | None = None,
+    due_at: datetime | None = None,
+    refresh: bool = True,
+):
     """Start the clock of a step (inside the caller's transaction)."""
+    return open_steps(case=case, steps=[(step, work_order, due_at)], start=start, refresh=refresh)[0]
+
+
+def open_steps(*, case, steps, start: datetime | None = None, refresh: bool = True) -> list:
+    """Start several clocks at once, one insert whatever their number: ``steps`` is (step, work order or None,
+    deadline the dispatcher set or None) triples. With ``refresh=False`` the caller brings the case row's first
+    deadline up to date itself (``refresh_case_due``), once for all the clocks it moved."""
     from .models import StepDeadline
 
     start = start or _now()
-    hours = float(case.category.time_limits.get(case.urgency, {}).get(step) or 8)
-    due, yellow = compute_due(start=start, hours=hours, urgency=case.urgency)
-    if due_at is not None:  # a deadline the dispatcher set
-        due = due_at
-        yellow = start + (due_at - start) * YELLOW_FRACTION
     grace = timedelta(hours=float(case.category.escalation_grace_hours or 0))
-    deadline = StepDeadline.objects.create(
-        case=case,
-        work_order=work_order,
-        step=step,
-        level=case.level,
-        started_at=start,
-        due_at=due,
-        yellow_at=yellow,
-        escalate_at=due + grace,
-        hours=hours,
-    )
-    _refresh_case_due(case)
-    return deadline
+    rows = []
+    for step, work_order, due_at in steps:
+        hours = float(case.category.time_limits.get(case.urgency, {}).get(step) or 8)
+        due, yellow = compute_due(start=start, hours=hours, urgency=case.urgency)
+        if due_at is not None:  # a deadline the dispatcher set
+            due = due_at
+            yellow = start + (due_at - start) * YELLOW_FRACTION
+        rows.append(
+            StepDeadline(
+                case=case,
+                work_order=work_order,
+                step=step,
+                level=case.level,
+                started_at=start,
+                due_at=due,
+                yellow_at=yellow,
+                escalate_at=due + grace,
+                hours=hours,
+            )
+        )
+    created = StepDeadline.objects.bulk_create(rows) if rows else []
+    if refresh and created:
+        refresh_case_due(case)
+    return created
 
 
-def close_steps(*, case, steps: tuple[str, ...] = (), work_order=None, now: datetime | None = None) -> int:
+def close_steps(
+    *, case, steps: tuple[str, ...] = (), work_order=None, now: datetime | None = None, refresh: bool = True
+) -> int:
     """Stop the clock of open steps of the case (all, some steps, or one work order's)."""
     rows = case.deadlines.filter(closed_at__isnull=True)
     if steps:
@@ -105,8 +128,8 @@ def close_steps(*, case, steps: tuple[str, ...] = (), work_order=None, now: date
     if work_order is not None:
         rows = rows.filter(work_order=work_order)
     count = rows.update(closed_at=now or _now())
-    if count:
-        _refresh_case_due(case)
+    if count and refresh:
+        refresh_case_due(case)
     return count
 
 
@@ -118,7 +141,7 @@ def move_due(*, case, work_order, due_at: datetime) -> None:
         d.yellow_at = d.started_at + (due_at - d.started_at) * YELLOW_FRACTION
         d.escalate_at = due_at + timedelta(hours=float(case.category.escalation_grace_hours or 0))
         d.save(update_fields=["due_at", "yellow_at", "escalate_at"])
-    _refresh_case_due(case)
+    refresh_case_due(case)
 
 
 def pause(*, case, now: datetime | None = None) -> int:
@@ -128,7 +151,7 @@ def pause(*, case, now: datetime | None = None) -> int:
         paused_since=now or timezone.now()
     )
     if count:
-        _refresh_case_due(case)
+        refresh_case_due(case)
     return count
 
 
@@ -143,13 +166,13 @@ def resume(*, case, now: datetime | None = None) -> float:
         d.paused_since = None
         d.save(update_fields=["due_at", "yellow_at", "escalate_at", "paused_seconds", "paused_since"])
         paused_total = max(paused_total, shift.total_seconds())
-    _refresh_case_due(case)
+    refresh_case_due(case)
     return paused_total
 
 
-def _refresh_case_due(case) -> None:
+def refresh_case_due(case, *, save: bool = True) -> None:
     """Keep the earliest running deadline (open, not paused) on the case row, so lists sort and filter by it with
-    an index."""
+    an index. With ``save=False`` only the object's fields are set: the caller saves the case row next."""
     from .models import Case
 
     first = (
@@ -159,7 +182,8 @@ def _refresh_case_due(case) -> None:
         .first()
     )
     due, yellow = first or (None, None)
-    Case.objects.filter(pk=case.pk).update(due_at=due, yellow_at=yellow)
+    if save:
+        Case.objects.filter(pk=case.pk).update(due_at=due, yellow_at=yellow)
     case.due_at, case.yellow_at = due, yellow
 
 
@@ -263,6 +287,19 @@ class People:
                     chosen[(path, code)] = sorted(found)[:NOTIFY_MAX]
                     break
         members: dict[int, list[int]] = {pk: [] for pk in departments}
+        if departments and not wanted:  # members only (a dispatch): the people come with them, one query
+            rows = (
+                Department.members.through.objects.filter(department_id__in=departments, user__is_active=True)
+                .select_related("user")
+                .order_by("department_id", "user_id")
+            )
+            for row in rows:
+                found = self._members.setdefault(row.department_id, [])
+                if len(found) < NOTIFY_MAX:
+                    found.append(row.user)
+            for dept in departments:
+                self._members.setdefault(dept, [])
+            return
         if departments:
             for dept, user in (
                 Department.members.through.objects.filter(department_id__in=departments, user__is_active=True)

@@ -164,11 +164,36 @@ class CaseActionForm(forms.Form):
         return kwargs
 
 
+class _FoundFirst:
+    """A department field that takes the departments the form already read for all its fields (``found``), so a
+    dispatch reads them in one query instead of one per field; anything not found is checked as usual."""
+
+    found: dict[str, Department] | None = None
+
+    def to_python(self, value):
+        if self.found is not None and str(value) in self.found:
+            return self.found[str(value)]
+        return super().to_python(value)
+
+    def _check_values(self, value):
+        if self.found is not None and all(str(v) in self.found for v in value):
+            return [self.found[str(v)] for v in dict.fromkeys(str(v) for v in value)]
+        return super()._check_values(value)
+
+
+class _DepartmentField(_FoundFirst, forms.ModelChoiceField):
+    pass
+
+
+class _DepartmentsField(_FoundFirst, forms.ModelMultipleChoiceField):
+    pass
+
+
 class DispatchForm(CaseActionForm):
     """派单 (and re-dispatch of refused work): the lead department, assisting departments, a note."""
 
-    lead = forms.ModelChoiceField(label=_("Lead department"), queryset=Department.objects.none())
-    assisting = forms.ModelMultipleChoiceField(
+    lead = _DepartmentField(label=_("Lead department"), queryset=Department.objects.none())
+    assisting = _DepartmentsField(
         label=_("Assisting departments"),
         queryset=Department.objects.none(),
         required=False,
@@ -190,6 +215,11 @@ class DispatchForm(CaseActionForm):
         if departments is not None:
             self.fields["lead"].queryset = departments
             self.fields["assisting"].queryset = departments
+            if self.is_bound:
+                submitted = [self.data.get(self.add_prefix("lead")), *self.data.getlist(self.add_prefix("assisting"))]
+                ids = [int(v) for v in submitted if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) < 19]
+                found = {str(d.pk): d for d in departments.filter(pk__in=ids)} if ids else {}
+                self.fields["lead"].found = self.fields["assisting"].found = found
         if self.action == "redispatch":
             self.fields["lead"].label = _("Department")
             self.fields["assisting"].label = _("More departments")

@@ -71,7 +71,12 @@ def department_ids(user: Any) -> frozenset[int]:
         return frozenset()
     cached = getattr(user, _DEPARTMENTS_ATTR, None)
     if cached is None:
-        cached = frozenset(Department.objects.filter(members=user).values_list("pk", flat=True))
+        # Kept in the shared cache with the grants: a change of a department's members raises their version.
+        cached = versioned_cache.get_or_build(
+            access.GRANTS,
+            f"departments:{user.pk}",
+            lambda: frozenset(Department.objects.filter(members=user).values_list("pk", flat=True)),
+        )
         setattr(user, _DEPARTMENTS_ATTR, cached)
     return cached
 

@@ -185,24 +185,21 @@ def _create_work_orders(
     *,
     round_: int,
     lead_first: bool,
+    live: set[int],
     due_at: datetime | None = None,
 ) -> list[WorkOrder]:
-    live = set(
-        case.work_orders.filter(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]).values_list(
-            "department_id", flat=True
-        )
-    )
+    """The work orders of a dispatch, one insert; ``live`` are the departments already working on the case."""
     clash = [d.name for d in departments if d.pk in live]
     if clash:
         raise ValidationError({"departments": _("Already working on it: %(names)s") % {"names": ", ".join(clash)}})
     # The caller saves the case (locked) in the same transaction: its departments follow its work orders.
     case.departments = sorted({*(case.departments or []), *(d.pk for d in departments)})
-    return [
-        WorkOrder.objects.create(
-            case=case, department=d, is_lead=lead_first and i == 0, round=round_, note=note, due_at=due_at
-        )
-        for i, d in enumerate(departments)
-    ]
+    return WorkOrder.objects.bulk_create(
+        [
+            WorkOrder(case=case, department=d, is_lead=lead_first and i == 0, round=round_, note=note, due_at=due_at)
+            for i, d in enumerate(departments)
+        ]
+    )
 
 
 def case_transition(
@@ -235,6 +232,8 @@ def case_transition(
         from_state = case.state
         extra: dict[str, Any] = {}
         work_order_ids: list[int] = []
+        new_orders: list[WorkOrder] = []
+        dispatched_to: list[int] = []
 
         if action == "settle":
             case.state = State.PENDING_VERIFICATION
@@ -246,9 +245,9 @@ def case_transition(
             case.state, case.level = State.REPORTED, Level.COMMUNITY
         elif action in ("dispatch", "redispatch"):
             departments = _departments(data.get("departments"))
-            round_ = (case.work_orders.order_by("-round").values_list("round", flat=True).first() or 0) + (
-                action == "dispatch"
-            )
+            existing = list(case.work_orders.values_list("round", "state", "department_id"))
+            live = {d for _r, state, d in existing if state in (WorkOrderState.ASSIGNED, WorkOrderState.SIGNED)}
+            round_ = max((r for r, _s, _d in existing), default=0) + (action == "dispatch")
             if action == "redispatch":
                 round_ = max(round_, 1)
                 refused = case.work_orders.filter(state=WorkOrderState.REFUSED)
@@ -258,9 +257,11 @@ def case_transition(
             if due_at is not None and due_at <= timezone.now():
                 raise ValidationError({"due_at": _("The deadline must be in the future.")})
             orders = _create_work_orders(
-                case, departments, comment, round_=round_, lead_first=action == "dispatch", due_at=due_at
+                case, departments, comment, round_=round_, lead_first=action == "dispatch", live=live, due_at=due_at
             )
             work_order_ids = [o.pk for o in orders]
+            new_orders = orders
+            dispatched_to = [d.pk for d in departments]
             extra["departments"] = [d.name for d in departments]
             if action == "dispatch":
                 case.state = State.DISPATCHED
@@ -336,11 +337,12 @@ def case_transition(
             extra["paused_seconds"] = round(paused)
 
         case.version += 1
+        # The clocks first: they set the case's first deadline, which the one save below writes with the rest.
+        _clocks_after_transition(case, action, from_state, new_orders)
         case.save()
-        _clocks_after_transition(case, action, from_state, work_order_ids)
         event = _event(case, actor, action, from_state, comment, **extra, work_orders=work_order_ids)
         attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
-        _notify_new_holders(case, action=action, actor=actor, work_order_ids=work_order_ids)
+        _notify_new_holders(case, action=action, actor=actor, department_ids=dispatched_to)
         return case
 
 
@@ -357,7 +359,7 @@ def _notify_holders(case: Case, *, actor: Any, message: str) -> int:
     return len(notify_many(notices))
 
 
-def _notify_new_holders(case: Case, *, action: str, actor: Any, work_order_ids: list[int]) -> int:
+def _notify_new_holders(case: Case, *, action: str, actor: Any, department_ids: list[int]) -> int:
     """Tell the people work has just come to: the departments a case is dispatched to (派单), the dispatchers of
     the level a case is escalated to, the person it is assigned to (not the actor). Written with the change, sent
     on commit, each in the recipient's language; at most ``deadlines.NOTIFY_MAX`` people per department or level."""
@@ -366,9 +368,8 @@ def _notify_new_holders(case: Case, *, action: str, actor: Any, work_order_ids: 
     from .deadlines import department_members, nearest
 
     told: list[tuple[Any, str, str]] = []
-    if action in ("dispatch", "redispatch") and work_order_ids:
-        departments = WorkOrder.objects.filter(pk__in=work_order_ids).values_list("department_id", flat=True)
-        for members in department_members(list(departments)).values():
+    if action in ("dispatch", "redispatch") and department_ids:
+        for members in department_members(department_ids).values():
             told += [(u, "assigned", gettext_noop("New work order: %(number)s")) for u in members]
     elif action == "escalate":
         told += [
@@ -385,47 +386,49 @@ def _notify_new_holders(case: Case, *, action: str, actor: Any, work_order_ids: 
     return len(notify_many(notices))
 
 
-def _clocks_after_transition(case: Case, action: str, from_state: str, work_order_ids: list[int]) -> None:
-    """Stop the clocks of the steps a transition finished and start those it began (cases.deadlines)."""
+def _clocks_after_transition(case: Case, action: str, from_state: str, new_orders: list[WorkOrder]) -> None:
+    """Stop the clocks of the steps a transition finished and start those it began (cases.deadlines); the case's
+    first running deadline is set on the object, for the caller's save of the case row."""
     if action in ("assign", "suspend", "resume", "supervise"):
         return
     if action == "evaluate":
-        deadlines.close_steps(case=case, steps=("evaluate",))
-        return
-    if action in ("return", "cancel", "mark_duplicate", "reopen"):
-        deadlines.close_steps(case=case)
-        return
-    if action == "escalate":
-        deadlines.close_steps(case=case, steps=("accept", "dispatch", "verify"))
-        deadlines.open_step(case=case, step="accept")
-        return
-    opened = {
-        "call_street": ("accept",),
-        "accept": ("dispatch",),
-        "settle": ("verify",),
-        "close": ("evaluate",),
-    }
-    closed = {
-        "accept": ("accept",),
-        "dispatch": ("dispatch",),
-        "verify_ok": ("verify",),
-        "verify_failed": ("verify",),
-        "close": (),
-    }
-    if action in closed:
-        deadlines.close_steps(case=case, steps=closed[action])
-    for step in opened.get(action, ()):
-        deadlines.open_step(case=case, step=step)
-    if action in ("dispatch", "redispatch"):
+        closed, opened = ("evaluate",), []
+    elif action in ("return", "cancel", "mark_duplicate", "reopen"):
+        closed, opened = None, []  # every clock
+    elif action == "escalate":
+        closed, opened = ("accept", "dispatch", "verify"), [("accept", None, None)]
+    else:
+        closed = {
+            "accept": ("accept",),
+            "dispatch": ("dispatch",),
+            "verify_ok": ("verify",),
+            "verify_failed": ("verify",),
+        }.get(action, ())
+        opened = [
+            (step, None, None)
+            for step in {
+                "call_street": ("accept",),
+                "accept": ("dispatch",),
+                "settle": ("verify",),
+                "close": ("evaluate",),
+            }.get(action, ())
+        ]
+    moved = 0
+    if closed is None:
+        moved += deadlines.close_steps(case=case, refresh=False)
+    elif closed:
+        moved += deadlines.close_steps(case=case, steps=closed, refresh=False)
+    if action == "redispatch":
         cancelled = case.work_orders.filter(state=WorkOrderState.CANCELLED).values_list("pk", flat=True)
-        case.deadlines.filter(closed_at__isnull=True, work_order_id__in=list(cancelled)).update(
+        moved += case.deadlines.filter(closed_at__isnull=True, work_order_id__in=cancelled).update(
             closed_at=timezone.now()
         )
-        for order in WorkOrder.objects.filter(pk__in=work_order_ids):
-            deadlines.open_step(case=case, step="sign", work_order=order)
+    if action in ("dispatch", "redispatch"):
+        opened += [("sign", order, None) for order in new_orders]
     if action == "verify_failed":
-        for order in case.work_orders.filter(state=WorkOrderState.SIGNED):
-            deadlines.open_step(case=case, step="complete", work_order=order)
+        opened += [("complete", order, None) for order in case.work_orders.filter(state=WorkOrderState.SIGNED)]
+    if deadlines.open_steps(case=case, steps=opened, refresh=False) or moved:
+        deadlines.refresh_case_due(case, save=False)
 
 
 def _clocks_after_step(case: Case, order: WorkOrder, action: str, case_from: str) -> None:

@@ -595,6 +595,7 @@ def department_set_members(*, actor: User, department: Department, members: Iter
         old = set(department.members.values_list("username", flat=True))
         members = list(members)
         department.members.set(members)
+        access.grants_changed()  # members see the department's cases: their cached department lists go stale
         new = {m.username for m in members}
         audit(
             actor=actor,

@@ -114,7 +114,7 @@ def notify_many(notices: Iterable[Notice]) -> list[Notification]:
     rows = _validated(notices)
     if not rows:
         return []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # inside the caller's transaction, no savepoint of its own
         written = _insert_new(rows)
         deliveries = _deliveries_for(written)
     if deliveries:

@@ -2,6 +2,7 @@
 what a viewer may not see answers 404, a step on a changed case 409; lists cost a constant number of queries."""
 
 import io
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -627,6 +628,40 @@ def test_case_page_costs_a_constant_number_of_queries(cast, category, django_ass
         other = client_for(user)
         with django_assert_max_num_queries(15):
             assert other.get(url).status_code == 200
+
+
+def _statements(client, method: str, url: str, data=None) -> tuple[Any, list[str]]:
+    """The SQL statements one request runs, without transaction control (BEGIN, COMMIT, savepoints)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        response = getattr(client, method)(url, data)
+    control = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT", "ROLLBACK TO SAVEPOINT")
+    return response, [q["sql"] for q in captured.captured_queries if not q["sql"].startswith(control)]
+
+
+@pytest.mark.django_db(transaction=True)  # as in production: no test transaction, grants from the shared cache
+def test_a_report_and_a_dispatch_cost_at_most_fifteen_queries(cast, category):
+    lat, lng = centre(cast.city.g1111)
+    reporter = client_for(cast.worker)
+    reporter.get(reverse("case_report"))  # the session and the cached grants, as a person who has the page open
+    data = {"category": category.pk, "title": "路灯不亮", "source": "patrol", "region": "", "lat": lat, "lng": lng}
+    response, sql = _statements(reporter, "post", reverse("case_report"), data)
+    assert response.status_code == 302 and Case.objects.filter(title="路灯不亮").count() == 1
+    assert len(sql) <= 15, "\n".join(sql)
+    case = accepted(cast, category)
+    dispatcher = client_for(cast.dispatcher)
+    dispatcher.get(reverse("case_detail", args=[case.pk]))
+    payload = {
+        "version": Case.objects.get(pk=case.pk).version,
+        "lead": cast.d["cgzf"].pk,
+        "assisting": [cast.d["zj"].pk],
+    }
+    response, sql = _statements(dispatcher, "post", reverse("case_action", args=[case.pk, "dispatch"]), payload)
+    assert response.status_code == 302 and Case.objects.get(pk=case.pk).state == State.DISPATCHED
+    assert WorkOrder.objects.filter(case=case).count() == 2
+    assert len(sql) <= 15, "\n".join(sql)
 
 
 def test_keyset_pages_walk_forward_and_back(cast, category):

@@ -5,6 +5,7 @@ import io
 
 import pytest
 from PIL import Image
+from playwright.sync_api import expect
 
 from cases.models import Case, CaseEvent, Category
 from cases.workflow import State
@@ -81,7 +82,8 @@ def test_case_loop_across_the_roles(browser, live_server, shot, settings, tmp_pa
     worker.fill("#id_description", "水果摊占用人行道")
     worker.set_input_files("#id_files", files=[photo()])
     worker.click("#use-location")
-    worker.wait_for_function("document.querySelector('[data-testid=located]').textContent.includes('519902001001001')")
+    # A locator, not wait_for_function: a string predicate is eval'd in the page, which the CSP forbids.
+    expect(worker.locator("[data-testid=located]")).to_contain_text("519902001001001")
     shot(worker, "loop-1-gridworker-report")
     with worker.expect_navigation():
         worker.click("[data-testid=report-submit]")

@@ -2,6 +2,7 @@
 page lists the household's residents, masked."""
 
 import pytest
+from playwright.sync_api import expect
 
 from cases.models import Case
 from grids.demo import DEMO_PASSWORD, seed_demo
@@ -49,7 +50,8 @@ def test_grid_worker_records_a_visit_and_opens_a_case(browser, live_server, shot
     page.get_by_label("Dispute between neighbours").check()
     page.fill("#id_notes", "楼上装修噪音，与邻居发生争执")
     page.click("[data-testid=use-location]")
-    page.wait_for_function("document.querySelector('[data-testid=location-status]').textContent.includes(',')")
+    # A locator, not wait_for_function: a string predicate is eval'd in the page, which the CSP forbids.
+    expect(page.locator("[data-testid=location-status]")).to_contain_text(",")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "parties-2-visit-form-phone")
     with page.expect_navigation():

@@ -34,6 +34,7 @@ from bench.management.commands.seed_scale import phase, user_prefix
 from cases import deadlines
 from cases.models import Case, CaseEvent, CaseSequence, Category, Source, StepDeadline, Urgency, WorkOrder
 from cases.workflow import TRANSITIONS, State, WorkOrderState, after_work_orders
+from grids import access
 from grids import services as grid_services
 from grids.codes import Level
 from grids.models import Department, Grant, Region
@@ -1048,6 +1049,8 @@ class Command(BaseCommand):
                 new_links += [through(department_id=d.pk, user_id=u) for u in members[d.pk]]
             result.setdefault(path, {})[d.kind] = Dept(d.pk, d.name, d.kind, members[d.pk])
         through.objects.bulk_create(new_links, batch_size=2000, ignore_conflicts=True)
+        if new_links:
+            access.forget_all_grants()  # cached department lists of the new members
         return result
 
     # --- the cases --------------------------------------------------------------------------------------------
