@@ -678,3 +678,18 @@ def test_keyset_pages_walk_forward_and_back(cast, category):
     back = selectors.keyset_page(selectors.my_cases(user=cast.worker), before=tail.previous_cursor, size=30)
     assert [c.pk for c in back] == [c.pk for c in page] and not back.has_previous
     assert c.get(reverse("my_cases"), {"after": "garbage"}).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)  # outside a test transaction a user's departments come from the cache
+def test_a_member_taken_off_a_department_loses_its_cases_on_the_very_next_request(cast, category):
+    from grids import services as grid_services
+
+    case = dispatched(cast, category, departments=("cgzf",))
+    member = client_for(cast.cg)
+    page = reverse("case_detail", args=[case.pk])
+    assert member.get(page).status_code == 200
+    assert member.get(page).status_code == 200  # the department list from the shared cache now
+    grid_services.department_set_members(actor=cast.city.actor, department=cast.d["cgzf"], members=[])
+    assert member.get(page).status_code == 404
+    inbox = member.get(reverse("inbox"))
+    assert inbox.status_code == 200 and b'data-testid="work-order-row"' not in inbox.content
