@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from govgrid import versioned_cache
+from govgrid.errors import Conflict
 from grids import access
 from grids.codes import Level
 from grids.geo import locate
@@ -39,18 +40,29 @@ from .workflow import (
 )
 
 
-class StaleCase(Exception):
+class StaleCase(Conflict):
     """The case changed since the person loaded it (HTTP 409)."""
 
     def __init__(self, case: Case):
         self.case = case
         super().__init__(
-            _("Case %(number)s changed in the meantime; reload it and try again.") % {"number": case.number}
+            _("Case %(number)s changed in the meantime; reload it and try again.") % {"number": case.number},
+            current=current_of(case),
         )
 
 
-class TransitionNotAllowed(Exception):
+class TransitionNotAllowed(Conflict):
     """The transition does not apply to the case in its current state (HTTP 409)."""
+
+
+def current_of(case: Case) -> dict[str, Any]:
+    """What a 409 tells the caller of the case as it is now."""
+    return {"id": case.pk, "number": case.number, "state": case.state, "level": case.level, "version": case.version}
+
+
+def about(case: Case) -> dict[str, str]:
+    """What a notice about ``case`` links to and names (notifications knows no case code)."""
+    return {"link": case.url, "subject": f"{case.number} {case.title}"}
 
 
 def can_fire(user: Any, case: Case, action: str) -> bool:
@@ -352,7 +364,8 @@ def _notify_holders(case: Case, *, actor: Any, message: str) -> int:
 
     title = gettext_noop("Supervision: %(number)s")
     notices = (
-        Notice(u, "supervision", in_language_of(u, title, number=case.number), message, case) for u in holders_of(case)
+        Notice(u, "supervision", in_language_of(u, title, number=case.number), message, **about(case))
+        for u in holders_of(case)
     )
     return len(notify_many(notices))
 
@@ -378,7 +391,7 @@ def _notify_new_holders(case: Case, *, action: str, actor: Any, work_order_ids: 
     elif action == "assign" and case.assignee_id:
         told.append((case.assignee, "assigned", gettext_noop("Assigned to you: %(number)s")))
     notices = (
-        Notice(u, kind, in_language_of(u, title, number=case.number), case.title, case)
+        Notice(u, kind, in_language_of(u, title, number=case.number), case.title, **about(case))
         for u, kind, title in told
         if u.pk != getattr(actor, "pk", None)
     )
@@ -522,7 +535,7 @@ def work_order_step(
                     kind="assigned",
                     title=in_language_of(assignee, gettext_noop("Assigned to you: %(number)s"), number=case.number),
                     body=case.title,
-                    case=case,
+                    **about(case),
                 )
         order.save()
         case_from = case.state

@@ -5,6 +5,7 @@ from django.urls import include, path
 # Uploaded files are never served from MEDIA_URL: attachments go through cases.views, which checks who asks.
 urlpatterns = [
     path("django-admin/", admin.site.urls),
+    path("api/", include("govgrid.api.urls")),
     path("cases/", include("cases.urls")),
     path("notifications/", include("notifications.urls")),
     path("parties/", include("parties.urls")),

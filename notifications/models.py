@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -37,14 +36,10 @@ class Notification(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.GENERIC)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("text"), blank=True)
-    case = models.ForeignKey(
-        "cases.Case",
-        verbose_name=_("case"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="notifications",
-    )
+    # What the notice is about, as the sender describes it (a case's page and number): notifications knows no
+    # case code.
+    link = models.CharField(_("link"), max_length=200, blank=True)
+    subject = models.CharField(_("about"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("sent at"), default=timezone.now)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     # Unique over all notices: a key names one event for one person (e.g. "urge:workorder:42:1700000000:user:7").
@@ -73,10 +68,6 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
-
-    @property
-    def case_url(self) -> str:
-        return reverse("case_detail", args=[self.case_id]) if self.case_id else ""
 
 
 class DeliveryState(models.TextChoices):
