@@ -108,7 +108,7 @@ def _event(
 
 def case_report(
     *,
-    reporter: User,
+    reporter: User | None,
     category: Category,
     title: str,
     region: Region | None = None,
@@ -121,8 +121,12 @@ def case_report(
     reporter_contact: str = "",
     parties: str = "",
     files: Sequence = (),
+    origin: dict[str, Any] | None = None,
 ) -> Case:
-    """Report a case in a grid (上报). A point locates the grid when none is given."""
+    """Report a case in a grid (上报). A point locates the grid when none is given.
+
+    Without a ``reporter`` the report comes from outside (Open311): ``origin`` names the client that the caller
+    authenticated (its api_key), and the timeline records it."""
     errors: dict[str, list[str]] = {}
     title = (title or "").strip()
     if not title:
@@ -145,7 +149,9 @@ def case_report(
         errors["source"] = [_("Unknown source.")]
     if errors:
         raise ValidationError(errors)
-    if not access.user_can(reporter, "cases.report_case", region):
+    if reporter is None and not origin:
+        raise PermissionDenied(_("A report needs a reporter or an authenticated client."))
+    if reporter is not None and not access.user_can(reporter, "cases.report_case", region):
         raise PermissionDenied(_("You may not report cases in %(grid)s.") % {"grid": region.name})
     checked = attachments.check_files(files)
     with attachments.removed_on_error(), transaction.atomic():
@@ -166,7 +172,7 @@ def case_report(
             state=State.REPORTED,
             level=Level.COMMUNITY,
         )
-        event = _event(case, reporter, "report", "", description[:500])
+        event = _event(case, reporter, "report", "", description[:500], **({"origin": origin} if origin else {}))
         attachments.save_attachments(case=case, event=event, checked=checked, actor=reporter)
         return case
 

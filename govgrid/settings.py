@@ -399,7 +399,6 @@ REST_FRAMEWORK = {
         "token": env.str("GOVGRID_API_RATE_TOKEN", default="600/min"),
         "user": env.str("GOVGRID_API_RATE_USER", default="600/min"),
         "anon": env.str("GOVGRID_API_RATE_ANON", default="30/min"),
-        "open311": env.str("GOVGRID_OPEN311_RATE", default="60/min"),
     },
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -469,6 +468,13 @@ NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", default="")
 NOTIFY_WEBHOOK_TIMEOUT = env.float("NOTIFY_WEBHOOK_TIMEOUT", default=10)
 # Base address of the site for links in e-mails and webhook messages (e.g. https://govgrid.example.org).
 NOTIFY_SITE_URL = env.str("NOTIFY_SITE_URL", default="")
+
+# Open311 GeoReport v2 (/open311/v2/): the jurisdiction_id clients must send (empty: none checked), the grid that
+# takes requests placed by an address alone (a grid code; empty: a point is required), and the discovery contacts.
+OPEN311_JURISDICTION = env.str("OPEN311_JURISDICTION", default="")
+OPEN311_ADDRESS_GRID = env.str("OPEN311_ADDRESS_GRID", default="")
+OPEN311_CONTACT = env.str("OPEN311_CONTACT", default="")
+OPEN311_KEY_SERVICE = env.str("OPEN311_KEY_SERVICE", default="")
 # Celery queue for deliveries ("" = the default queue), so a slow mail server cannot hold up the sweep.
 NOTIFY_QUEUE = env.str("NOTIFY_QUEUE", default="")
 NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=9)

@@ -6,6 +6,7 @@ from django.urls import include, path
 urlpatterns = [
     path("django-admin/", admin.site.urls),
     path("api/", include("govgrid.api.urls")),
+    path("open311/v2/", include("cases.open311.urls")),
     path("cases/", include("cases.urls")),
     path("notifications/", include("notifications.urls")),
     path("parties/", include("parties.urls")),
