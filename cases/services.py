@@ -26,6 +26,7 @@ from grids.geo import locate
 from grids.models import Department, Region, User
 
 from . import attachments, deadlines, selectors
+from .events import publish_case_events
 from .models import Case, CaseEvent, CaseSequence, Category, Source, Urgency, WorkOrder
 from .workflow import (
     TRANSITIONS,
@@ -174,6 +175,7 @@ def case_report(
         )
         event = _event(case, reporter, "report", "", description[:500], **({"origin": origin} if origin else {}))
         attachments.save_attachments(case=case, event=event, checked=checked, actor=reporter)
+        publish_case_events(case, event, "")
         return case
 
 
@@ -358,6 +360,7 @@ def case_transition(
         _clocks_after_transition(case, action, from_state, work_order_ids)
         event = _event(case, actor, action, from_state, comment, **extra, work_orders=work_order_ids)
         attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
+        publish_case_events(case, event, from_state)
         _notify_new_holders(case, action=action, actor=actor, work_order_ids=work_order_ids)
         return case
 
@@ -565,6 +568,7 @@ def work_order_step(
             **extra,
         )
         attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
+        publish_case_events(case, event, case_from)
         return order
 
 

@@ -123,3 +123,61 @@ class ChannelPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.channel}: {'on' if self.enabled else 'off'}"
+
+
+class Subscription(models.Model):
+    """An integration's subscription to events (the 12345 hotline, a residents' app): each event of the kinds it
+    wants, in its region scope, is POSTed to ``url`` as JSON signed with HMAC-SHA256 under ``secret``."""
+
+    name = models.CharField(_("name"), max_length=80)
+    url = models.URLField(_("address"), max_length=500)
+    secret = models.CharField(_("signing secret"), max_length=100, editable=False)
+    events = models.JSONField(_("events"), default=list)
+    # Region path prefix ("" = everywhere): events placed under it are sent.
+    region_path = models.CharField(_("region scope"), max_length=255, blank=True)
+    region_label = models.CharField(max_length=120, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("event subscription")
+        verbose_name_plural = _("event subscriptions")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EventDelivery(models.Model):
+    """One event to one subscription: at most once per (subscription, event key), retried with backoff."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(_("event"), max_length=40)
+    key = models.CharField(max_length=120)  # the event's identity, e.g. "case.closed:1234" (a case event id)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(_("state"), max_length=12, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sending_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("event delivery")
+        verbose_name_plural = _("event deliveries")
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["subscription", "key"], name="eventdelivery_once")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(state__in=["pending", "failed"]), name="eventdelivery_due_idx"
+            ),
+            models.Index(fields=["subscription", "-created_at"], name="eventdelivery_log_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.key}: {self.state}"
