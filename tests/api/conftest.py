@@ -2,7 +2,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from grids import tokens
-from tests.cases.conftest import cast, category  # noqa: F401  (the same people and categories as the pages)
+from tests.cases import conftest as case_fixtures
+
+# The same people and categories as the pages' tests.
+cast, category = case_fixtures.cast, case_fixtures.category
 
 
 @pytest.fixture
@@ -22,7 +25,7 @@ def api():
 
 
 @pytest.fixture
-def report(cast, category):  # noqa: F811
+def report(cast, category):
     """report(title, grid=…) → a case reported by the grid worker through the service."""
     from cases import services
 

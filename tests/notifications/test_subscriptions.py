@@ -9,9 +9,12 @@ from django.db import transaction
 from cases import services as case_services
 from notifications import subscriptions
 from notifications.models import EventDelivery
-from tests.cases.conftest import cast, category  # noqa: F401
+from tests.cases import conftest as case_fixtures
 
 from .conftest import Receiver
+
+# The same people and categories as the pages' tests.
+cast, category = case_fixtures.cast, case_fixtures.category
 
 
 @pytest.fixture
