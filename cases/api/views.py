@@ -71,6 +71,9 @@ def _form_data(request) -> Any:
 class _ListData(dict):
     """A dict a Django form can read lists from (``getlist``), for JSON bodies."""
 
+    def copy(self):
+        return _ListData(self)
+
     def getlist(self, key, default=None):
         value = self.get(key, default if default is not None else [])
         return value if isinstance(value, list) else [value]
@@ -207,6 +210,11 @@ class CaseViewSet(viewsets.GenericViewSet):
 
             raise PermissionDenied(_("You may not report cases anywhere."))
         data, files = _bound(request)
+        data = data.copy()
+        if not data.get("source"):
+            data["source"] = "patrol"
+        if data.get("source") == "open311":
+            raise ValidationError({"source": [_("Open311 reports come through /open311/v2/.")]})
         shape = ReportInputSerializer(data={k: v for k, v in data.items() if k != "files"})
         shape.is_valid(raise_exception=True)
         form = forms.ReportForm(
