@@ -13,7 +13,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import AuthenticationFailed, NotFound
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -188,7 +188,7 @@ class TokenObtainView(APIView):
                 "locked_out", _("Too many failed sign-ins: try again later."), status.HTTP_429_TOO_MANY_REQUESTS
             )
         if user is None or getattr(user, "is_service", False):
-            raise AuthenticationFailed(_("Wrong username or password."))
+            return error_response("authentication_failed", _("Wrong username or password."), 401)
         days = data.get("expires_in_days")
         made = tokens.token_create(
             actor=user,
