@@ -19,3 +19,4 @@ if settings.GOVGRID_BENCH_FLOOR:  # only in the server that bench_cases starts (
     urlpatterns.insert(0, path("bench/floor/", floor, name="bench_floor"))
 
 handler403 = "grids.views.handler403"
+handler404 = "govgrid.api.errors.not_found"

@@ -26,7 +26,7 @@ from cases.deadlines import light_of
 from cases.models import Case, Category, Urgency, WorkOrder
 from cases.workflow import TRANSITIONS, State
 from govgrid.api.errors import ErrorSerializer
-from govgrid.api.filters import StrictFilterBackend, StrictFilterSet, reject_unknown
+from govgrid.api.filters import IntegerFilter, StrictFilterBackend, StrictFilterSet, reject_unknown
 from govgrid.api.pagination import KeysetPagination
 from govgrid.errors import Conflict
 from grids.api.views import E400, E401, E403, E404, E409, E429, READ_ERRORS
@@ -100,13 +100,11 @@ class CaseFilter(StrictFilterSet):
         "community's reported cases), mine (reported by the caller), verify (waiting for the caller's check).",
     )
     q = filters.CharFilter(method="noop", max_length=60, help_text="Number (or its beginning) or words of the title.")
-    category = filters.NumberFilter(method="noop", help_text="Id of a category or of a group.")
+    category = IntegerFilter(method="noop", help_text="Id of a category or of a group.")
     grid = filters.CharFilter(method="noop", max_length=15, help_text="Region code prefix (a grid or any node).")
     urgency = filters.ChoiceFilter(choices=Urgency.choices, method="noop")
     state = filters.MultipleChoiceFilter(choices=State.choices, method="noop", help_text="One or more states.")
-    older_than = filters.NumberFilter(
-        method="noop", min_value=0, max_value=3650, help_text="Reported days ago or more."
-    )
+    older_than = IntegerFilter(method="noop", min_value=0, max_value=3650, help_text="Reported days ago or more.")
     light = filters.ChoiceFilter(
         choices=[("red", "red"), ("yellow", "yellow"), ("green", "green")], method="noop", help_text="Deadline light."
     )

@@ -86,3 +86,18 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         body = {"code": code if isinstance(code, str) else "error", "detail": str(detail)}
     response.data = body
     return response
+
+
+def not_found(request, exception=None):
+    """404 of an address nothing answers: the API's error body under /api/, the page elsewhere."""
+    if request.path.startswith("/api/"):
+        from django.http import JsonResponse
+
+        return JsonResponse({"code": "not_found", "detail": _("No such address in the API.")}, status=404)
+    if request.path.startswith("/open311/"):
+        from django.http import JsonResponse
+
+        return JsonResponse([{"code": 404, "description": "No such address."}], status=404, safe=False)
+    from django.views.defaults import page_not_found
+
+    return page_not_found(request, exception)

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
 # Parameters of pagination and of the schema's format, allowed beside any filter set.
 COMMON = frozenset({"after", "before", "size", "format"})
+
+
+class IntegerFilter(filters.NumberFilter):
+    """A whole number (django-filter's NumberFilter takes decimals)."""
+
+    field_class = forms.IntegerField
+
+
+class _StrictBooleanField(forms.Field):
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        if str(value).lower() in ("true", "1"):
+            return True
+        if str(value).lower() in ("false", "0"):
+            return False
+        raise forms.ValidationError(_("true or false."))
+
+
+class BooleanFilter(filters.BooleanFilter):
+    """true or false only (django-filter's takes "null", "unknown" and more as "no filter")."""
+
+    field_class = _StrictBooleanField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", forms.TextInput)  # the raw text reaches the field, which judges it
+        super().__init__(*args, **kwargs)
 
 
 class StrictFilterSet(filters.FilterSet):

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from govgrid.api.errors import ErrorSerializer, error_response
-from govgrid.api.filters import StrictFilterSet, reject_unknown
+from govgrid.api.filters import BooleanFilter, IntegerFilter, StrictFilterSet, reject_unknown
 from govgrid.api.throttles import AnonThrottle
 from grids import selectors, tokens
 from grids.geo import locate
@@ -43,9 +43,9 @@ def _parent_codes(regions) -> dict[str, str]:
 
 class RegionFilter(StrictFilterSet):
     q = filters.CharFilter(method="search", max_length=100, help_text="Name contains, or code begins with (digits).")
-    level = filters.NumberFilter(field_name="depth", min_value=1, max_value=5, help_text="1 city … 5 grid.")
+    level = IntegerFilter(field_name="depth", min_value=1, max_value=5, help_text="1 city … 5 grid.")
     under = filters.CharFilter(method="filter_under", max_length=15, help_text="Code of a node: its subtree only.")
-    active = filters.BooleanFilter(field_name="is_active", help_text="Active (true) or retired (false) nodes.")
+    active = BooleanFilter(field_name="is_active", help_text="Active (true) or retired (false) nodes.")
 
     class Meta:
         model = Region
@@ -136,7 +136,7 @@ class RegionViewSet(viewsets.ReadOnlyModelViewSet):
 
 class DepartmentFilter(StrictFilterSet):
     kind = filters.CharFilter(max_length=20, help_text="Department kind, e.g. cgzf.")
-    active = filters.BooleanFilter(field_name="is_active")
+    active = BooleanFilter(field_name="is_active")
 
     class Meta:
         model = Department

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from govgrid.api.errors import ErrorSerializer
-from govgrid.api.filters import StrictFilterBackend, StrictFilterSet, reject_unknown
+from govgrid.api.filters import BooleanFilter, StrictFilterBackend, StrictFilterSet, reject_unknown
 from govgrid.api.pagination import KeysetPagination
 from notifications import selectors, services
 from notifications.models import Kind, Notification
@@ -38,7 +37,7 @@ class CountSerializer(serializers.Serializer):
 
 
 class NotificationFilter(StrictFilterSet):
-    unread = filters.BooleanFilter(field_name="read_at", lookup_expr="isnull", help_text="Only unread (true) or read.")
+    unread = BooleanFilter(field_name="read_at", lookup_expr="isnull", help_text="Only unread (true) or read.")
 
     class Meta:
         model = Notification
