@@ -128,8 +128,7 @@ def _may_manage_integration(actor: Any, service: User | None = None) -> bool:
         return True
     if service is not None and not service.is_service:
         return False
-    roots = Region.objects.filter(depth=1)
-    return any(access.user_can(actor, "grids.manage_access", r) for r in roots)
+    return any(len(p) == Region.steplen for p in access.granted_paths(actor, "grids.manage_access"))
 
 
 def may_manage_integrations(actor: Any) -> bool:
