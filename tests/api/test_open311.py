@@ -247,3 +247,25 @@ def test_open311_key_command_and_page(client, street):
 
 def test_category_fields(db):
     assert Category.objects.get(code="csgl-zdjy").is_public
+
+
+def test_a_photo_uploaded_with_the_request_is_checked_and_kept(client, street, key, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from cases.models import Attachment
+    from tests.cases.test_views import png
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    r = client.post(
+        "/open311/v2/requests.json",
+        {"api_key": key, "service_code": "csgl-ldlf", "media": png(), **INSIDE},
+    )
+    assert r.status_code == 201, r.content
+    case = Case.objects.get(number=r.json()[0]["service_request_id"])
+    assert Attachment.objects.get(case=case).content_type == "image/png"
+    fake = SimpleUploadedFile("x.jpg", b"MZ\x90\x00" + b"\x00" * 100, content_type="image/jpeg")
+    bad = client.post(
+        "/open311/v2/requests.json", {"api_key": key, "service_code": "csgl-ldlf", "media": fake, **INSIDE}
+    )
+    assert bad.status_code == 400 and bad.json()[0]["code"] == 400
+    assert Case.objects.filter(source="open311").count() == 1

@@ -246,7 +246,7 @@ def test_people_are_told_when_work_comes_to_them(cast, category):
     other = called(cast, category)
     services.case_transition(case=other, action="escalate", actor=cast.dispatcher, comment="跨街道")
     told = notifications_of(cast.supervisor, "escalated")  # the district's dispatching supervisor
-    assert list(told.values_list("case", flat=True)) == [other.pk]
+    assert list(told.values_list("link", flat=True)) == [other.url]
 
 
 def test_notices_are_written_in_each_recipients_language(cast, category):
