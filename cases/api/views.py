@@ -14,8 +14,8 @@ from django.http import FileResponse, Http404
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
@@ -25,7 +25,6 @@ from cases import forms, selectors, services
 from cases.deadlines import light_of
 from cases.models import Case, Category, Urgency, WorkOrder
 from cases.workflow import TRANSITIONS, State
-from govgrid.api.errors import ErrorSerializer
 from govgrid.api.filters import IntegerFilter, StrictFilterBackend, StrictFilterSet, reject_unknown
 from govgrid.api.pagination import KeysetPagination
 from govgrid.errors import Conflict
@@ -77,10 +76,6 @@ class _ListData(dict):
     def getlist(self, key, default=None):
         value = self.get(key, default if default is not None else [])
         return value if isinstance(value, list) else [value]
-
-    def get(self, key, default=None):
-        value = super().get(key, default)
-        return value
 
 
 def _bound(request) -> tuple[Any, Any]:
@@ -512,6 +507,3 @@ class CategoryViewSet(viewsets.ReadOnlyModelViewSet):
     def retrieve(self, request, *args, **kwargs):
         reject_unknown(request, set())
         return super().retrieve(request, *args, **kwargs)
-
-
-__all__ = ["ErrorSerializer", "OpenApiResponse", "status"]

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import re_path
 
 from . import views
 
@@ -12,5 +12,3 @@ urlpatterns = [
     re_path(r"^requests/(?P<number>[A-Za-z0-9_\-]{1,40})" + FMT, views.request_detail, name="open311_request"),
     re_path(r"^tokens/(?P<token>[A-Za-z0-9]{1,64})" + FMT, views.token_detail, name="open311_token"),
 ]
-
-__all__ = ["path"]

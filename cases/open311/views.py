@@ -23,7 +23,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from cases.models import Case, CaseEvent, Category, Open311Request, WorkOrder
-from cases.workflow import TRANSITIONS, State, WorkOrderState
+from cases.workflow import State, WorkOrderState
 
 from . import services
 
@@ -382,6 +382,3 @@ def token_detail(request: HttpRequest, token: str, fmt: str) -> HttpResponse:
     if found is None:
         raise Open311Error(404, f"No request with the token {token!r}.")
     return render(fmt, "service_requests", "request", [{"service_request_id": found.case.number, "token": token}])
-
-
-__all__ = ["TRANSITIONS"]

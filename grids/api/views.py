@@ -9,8 +9,7 @@ from django.contrib.auth import authenticate
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django_filters import rest_framework as filters
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -244,6 +243,3 @@ class MyTokenViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, mixins.Dest
         token = tokens.token_get(user=request.user, pk=self.kwargs["pk"])
         tokens.token_revoke(actor=request.user, token=token)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-__all__ = ["OpenApiParameter", "OpenApiTypes"]
