@@ -61,6 +61,7 @@ lint: dev
 
 test: dev assets chromium lint
 	DEBUG=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py makemigrations --check --dry-run
+	DEBUG=1 DATABASE_URL=sqlite:///:memory: $(PY) manage.py spectacular --validate --fail-on-warn --file var/openapi.yaml
 	@set -e; eval "$$($(PY) tests/services.py)"; $(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 # Translations: extract, then edit locale/zh_Hans/LC_MESSAGES/django.po, then compile (the .mo is committed).

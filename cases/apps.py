@@ -27,3 +27,11 @@ class CasesConfig(AppConfig):
 
         if not any(model is CaseParty for model, _ in extensions.encrypted_fields):
             extensions.encrypted_fields.append((CaseParty, [("phone_enc", "phone_hash", "phone")]))
+
+        # The events integrations may subscribe to (notifications.subscriptions knows no case code).
+        from notifications.subscriptions import register_event
+
+        from .events import EVENTS
+
+        for code, label in EVENTS.items():
+            register_event(code, label)

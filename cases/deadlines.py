@@ -427,7 +427,8 @@ def _plan(d, now: datetime, people: People, notices: list, done: dict[str, int])
                 kind,
                 in_language_of(u, TITLES[kind], number=case.number),
                 f"{case.title} · {in_language_of(u, step)}",
-                case=case,
+                link=case.url,
+                subject=f"{case.number} {case.title}",
                 dedup_key=f"{kind}:{d.pk}:{u.pk}",
             )
             for u in users

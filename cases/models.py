@@ -69,6 +69,12 @@ class Category(models.Model):
     escalation_grace_hours = models.FloatField(_("grace before escalation (hours)"), default=8)
     is_active = models.BooleanField(_("active"), default=True)
     sort_order = models.PositiveIntegerField(default=0)
+    # Open311 (residents' apps): whether residents may report it, words to find it, a notice shown to them, and
+    # the questions asked (GeoReport v2 attributes: [{"code", "description", "datatype", "required", "values"}]).
+    is_public = models.BooleanField(_("open to residents (Open311)"), default=False)
+    keywords = models.CharField(_("keywords"), max_length=200, blank=True)
+    service_notice = models.CharField(_("notice to residents"), max_length=300, blank=True)
+    questions = models.JSONField(_("questions to residents"), default=list, blank=True)
 
     class Meta:
         verbose_name = _("category")
@@ -516,3 +522,48 @@ class CaseParty(models.Model):
         if self.organisation_id:
             return self.organisation.region.path
         return self.case.region.path
+
+
+class Open311Key(models.Model):
+    """The api_key of one Open311 client app (a residents' app): revocable, with its own rate limit. Only the
+    SHA-256 of the key is stored."""
+
+    name = models.CharField(_("client app"), max_length=80)
+    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    requests_per_minute = models.PositiveIntegerField(_("requests per minute"), default=60)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("Open311 key")
+        verbose_name_plural = _("Open311 keys")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+
+class Open311Request(models.Model):
+    """What an Open311 client sent with a report: the token it polls with, the resident's contact (personal
+    data: never in a GET answer) and the answers to the category's questions."""
+
+    case = models.OneToOneField(Case, on_delete=models.PROTECT, related_name="open311")
+    token = models.CharField(max_length=40, unique=True)
+    key = models.ForeignKey(Open311Key, on_delete=models.PROTECT, related_name="requests")
+    email = models.CharField(max_length=254, blank=True)
+    first_name = models.CharField(max_length=60, blank=True)
+    last_name = models.CharField(max_length=60, blank=True)
+    phone = models.CharField(max_length=30, blank=True)
+    device_id = models.CharField(max_length=100, blank=True)
+    account_id = models.CharField(max_length=100, blank=True)
+    media_url = models.URLField(max_length=500, blank=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.token}"

@@ -624,3 +624,38 @@ def late_work_orders(
         if (department := departments.get(d.work_order.department_id)) is not None:
             department.urgent.append(d)
     return list(departments.values())
+
+
+# --- what the caller may do now (the case page and GET /api/v1/cases/{id}/actions/) --------------------------
+
+
+def case_action_codes(user: Any, case: Case, *, orders: list[WorkOrder], clocks: list) -> list[str]:
+    """Transitions the user may fire on the case now: allowed from its state, granted at the right node, and
+    meaningful (suspend while a clock runs, resume while one is paused, re-dispatch while work is refused)."""
+    from .workflow import TRANSITIONS
+
+    codes = [
+        code
+        for code, t in TRANSITIONS.items()
+        if case.state in t.sources and access.user_can(user, t.perm, case.node_at(t.at))
+    ]
+    open_clocks = [d for d in clocks if d.closed_at is None]
+    if not any(d.paused_since is None for d in open_clocks) and "suspend" in codes:
+        codes.remove("suspend")
+    if not any(d.paused_since is not None for d in open_clocks) and "resume" in codes:
+        codes.remove("resume")
+    if not any(o.state == WorkOrderState.REFUSED for o in orders) and "redispatch" in codes:
+        codes.remove("redispatch")
+    return codes
+
+
+def work_order_action_codes(user: Any, case: Case, order: WorkOrder) -> list[str]:
+    """Steps the user may take on one work order now (a member of its department, or the dispatcher)."""
+    from .workflow import available_steps
+
+    if case.state not in (State.DISPATCHED, State.IN_PROGRESS):
+        return []
+    member = bool(getattr(user, "is_superuser", False)) or order.department_id in department_ids(user)
+    return available_steps(
+        order.state, order.extension_state, member=member, dispatcher=may_see_contact(user=user, case=case)
+    )

@@ -19,12 +19,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from govgrid import versioned_cache
+from govgrid.errors import Conflict
 from grids import access
 from grids.codes import Level
 from grids.geo import locate
 from grids.models import Department, Region, User
 
 from . import attachments, deadlines, selectors
+from .events import publish_case_events
 from .models import Case, CaseEvent, CaseSequence, Category, Source, Urgency, WorkOrder
 from .workflow import (
     TRANSITIONS,
@@ -39,18 +41,29 @@ from .workflow import (
 )
 
 
-class StaleCase(Exception):
+class StaleCase(Conflict):
     """The case changed since the person loaded it (HTTP 409)."""
 
     def __init__(self, case: Case):
         self.case = case
         super().__init__(
-            _("Case %(number)s changed in the meantime; reload it and try again.") % {"number": case.number}
+            _("Case %(number)s changed in the meantime; reload it and try again.") % {"number": case.number},
+            current=current_of(case),
         )
 
 
-class TransitionNotAllowed(Exception):
+class TransitionNotAllowed(Conflict):
     """The transition does not apply to the case in its current state (HTTP 409)."""
+
+
+def current_of(case: Case) -> dict[str, Any]:
+    """What a 409 tells the caller of the case as it is now."""
+    return {"id": case.pk, "number": case.number, "state": case.state, "level": case.level, "version": case.version}
+
+
+def about(case: Case) -> dict[str, str]:
+    """What a notice about ``case`` links to and names (notifications knows no case code)."""
+    return {"link": case.url, "subject": f"{case.number} {case.title}"}
 
 
 def can_fire(user: Any, case: Case, action: str) -> bool:
@@ -96,7 +109,7 @@ def _event(
 
 def case_report(
     *,
-    reporter: User,
+    reporter: User | None,
     category: Category,
     title: str,
     region: Region | None = None,
@@ -109,8 +122,12 @@ def case_report(
     reporter_contact: str = "",
     parties: str = "",
     files: Sequence = (),
+    origin: dict[str, Any] | None = None,
 ) -> Case:
-    """Report a case in a grid (上报). A point locates the grid when none is given."""
+    """Report a case in a grid (上报). A point locates the grid when none is given.
+
+    Without a ``reporter`` the report comes from outside (Open311): ``origin`` names the client that the caller
+    authenticated (its api_key), and the timeline records it."""
     errors: dict[str, list[str]] = {}
     title = (title or "").strip()
     if not title:
@@ -133,7 +150,9 @@ def case_report(
         errors["source"] = [_("Unknown source.")]
     if errors:
         raise ValidationError(errors)
-    if not access.user_can(reporter, "cases.report_case", region):
+    if reporter is None and not origin:
+        raise PermissionDenied(_("A report needs a reporter or an authenticated client."))
+    if reporter is not None and not access.user_can(reporter, "cases.report_case", region):
         raise PermissionDenied(_("You may not report cases in %(grid)s.") % {"grid": region.name})
     checked = attachments.check_files(files)
     with attachments.removed_on_error(), transaction.atomic():
@@ -154,8 +173,9 @@ def case_report(
             state=State.REPORTED,
             level=Level.COMMUNITY,
         )
-        event = _event(case, reporter, "report", "", description[:500])
+        event = _event(case, reporter, "report", "", description[:500], **({"origin": origin} if origin else {}))
         attachments.save_attachments(case=case, event=event, checked=checked, actor=reporter)
+        publish_case_events(case, event, "")
         return case
 
 
@@ -342,6 +362,7 @@ def case_transition(
         case.save()
         event = _event(case, actor, action, from_state, comment, **extra, work_orders=work_order_ids)
         attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
+        publish_case_events(case, event, from_state)
         _notify_new_holders(case, action=action, actor=actor, department_ids=dispatched_to)
         return case
 
@@ -354,7 +375,8 @@ def _notify_holders(case: Case, *, actor: Any, message: str) -> int:
 
     title = gettext_noop("Supervision: %(number)s")
     notices = (
-        Notice(u, "supervision", in_language_of(u, title, number=case.number), message, case) for u in holders_of(case)
+        Notice(u, "supervision", in_language_of(u, title, number=case.number), message, **about(case))
+        for u in holders_of(case)
     )
     return len(notify_many(notices))
 
@@ -379,7 +401,7 @@ def _notify_new_holders(case: Case, *, action: str, actor: Any, department_ids: 
     elif action == "assign" and case.assignee_id:
         told.append((case.assignee, "assigned", gettext_noop("Assigned to you: %(number)s")))
     notices = (
-        Notice(u, kind, in_language_of(u, title, number=case.number), case.title, case)
+        Notice(u, kind, in_language_of(u, title, number=case.number), case.title, **about(case))
         for u, kind, title in told
         if u.pk != getattr(actor, "pk", None)
     )
@@ -525,7 +547,7 @@ def work_order_step(
                     kind="assigned",
                     title=in_language_of(assignee, gettext_noop("Assigned to you: %(number)s"), number=case.number),
                     body=case.title,
-                    case=case,
+                    **about(case),
                 )
         order.save()
         case_from = case.state
@@ -549,6 +571,7 @@ def work_order_step(
             **extra,
         )
         attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
+        publish_case_events(case, event, case_from)
         return order
 
 

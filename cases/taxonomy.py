@@ -119,6 +119,22 @@ RESPONSE_TEMPLATES: list[tuple[str | None, str, str]] = [
 ]
 
 
+# Groups whose categories residents may report through Open311 (public, not about people).
+PUBLIC_GROUPS = {"csgl", "hjws"}
+# Questions asked of residents (GeoReport v2 attributes), per category.
+QUESTIONS = {
+    "csgl-zdjy": [
+        {
+            "code": "blocking",
+            "description": "是否阻碍通行 / Does it block the way?",
+            "datatype": "singlevaluelist",
+            "required": True,
+            "values": [{"key": "yes", "name": "是 / yes"}, {"key": "no", "name": "否 / no"}],
+        }
+    ]
+}
+
+
 def ensure_categories(**_kwargs) -> None:
     """Load the taxonomy when there are no categories yet (post_migrate); admins edit it afterwards."""
     from .models import Category, ResponseTemplate
@@ -135,6 +151,9 @@ def ensure_categories(**_kwargs) -> None:
                 default_urgency=urgency,
                 lead_department_kinds=kinds,
                 sort_order=g_index * 100 + c_index + 1,
+                is_public=g_code in PUBLIC_GROUPS,
+                keywords=name,
+                questions=QUESTIONS.get(code, []),
             )
     from govgrid import versioned_cache
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import party_views, views
+from .open311 import key_views
 
 urlpatterns = [
     path("", views.case_list, name="case_list"),
@@ -22,6 +23,8 @@ urlpatterns = [
     path("attachments/<int:pk>/", views.attachment_download, name="attachment"),
     path("attachments/<int:pk>/thumb/", views.attachment_download, {"thumb": True}, name="attachment_thumb"),
     path("supervision/", views.supervision, name="supervision"),
+    path("open311/keys/", key_views.key_list, name="open311_keys"),
+    path("open311/keys/<int:pk>/revoke/", key_views.key_revoke, name="open311_key_revoke"),
     path("categories/", views.category_list, name="category_list"),
     path("categories/new/", views.category_edit, name="category_create"),
     path("categories/<int:pk>/", views.category_edit, name="category_edit"),

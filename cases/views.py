@@ -36,7 +36,7 @@ from . import calendar as business_calendar
 from . import case_parties, forms, selectors, services
 from .deadlines import light_of
 from .models import CalendarDay, Case, PartyRole, WorkOrder
-from .workflow import TRANSITIONS, State, WorkOrderState, available_steps
+from .workflow import TRANSITIONS, State, available_steps
 
 CONFLICT = gettext_lazy("This case changed while you were looking at it; reload.")
 NOT_NOW = gettext_lazy("This is not possible on the case as it is now.")
@@ -155,14 +155,7 @@ def _case_actions(
     """The transitions the viewer may fire now: quick ones as their button, the bound one when re-shown and the one
     asked for (``open_code``) with their forms, the rest as a button that loads the form when opened. Suspending is
     offered while a clock runs, resuming while one is paused (``clocks``: the case's step deadlines)."""
-    codes = [code for code in TRANSITIONS if services.can_fire(user, case, code)]
-    open_clocks = [d for d in clocks if d.closed_at is None]
-    if not any(d.paused_since is None for d in open_clocks) and "suspend" in codes:
-        codes.remove("suspend")
-    if not any(d.paused_since is not None for d in open_clocks) and "resume" in codes:
-        codes.remove("resume")
-    if not any(o.state == WorkOrderState.REFUSED for o in orders) and "redispatch" in codes:
-        codes.remove("redispatch")
+    codes = selectors.case_action_codes(user, case, orders=orders, clocks=list(clocks))
     built = [code for code in codes if _built_now(code, bound, open_code)]
     dispatching = {"dispatch", "redispatch"} & set(built)
     departments = selectors.dispatch_departments(case=case) if dispatching else None

@@ -66,9 +66,9 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "guardian",
     "treebeard",
@@ -389,16 +389,43 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "grids.api.auth.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": ["govgrid.api.filters.StrictFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "govgrid.api.pagination.KeysetPagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "govgrid.api.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["govgrid.api.throttles.TokenOrUserThrottle"],
+    # Per token, per signed-in user, and per address for the token endpoint (on the shared cache).
+    "DEFAULT_THROTTLE_RATES": {
+        "token": env.str("GOVGRID_API_RATE_TOKEN", default="600/min"),
+        "user": env.str("GOVGRID_API_RATE_USER", default="600/min"),
+        "anon": env.str("GOVGRID_API_RATE_ANON", default="30/min"),
+    },
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "GovGrid API", "VERSION": "1"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "GovGrid API",
+    "DESCRIPTION": "Cases, work orders, regions and notices of GovGrid. Errors: `{code, detail, fields, current}`.",
+    "VERSION": "1",
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "CaseStateEnum": "cases.workflow.State",
+        "WorkOrderStateEnum": "cases.workflow.WorkOrderState",
+        "UrgencyEnum": "cases.models.Urgency",
+        "CaseSourceEnum": "cases.models.Source",
+        "ReportSourceEnum": "cases.api.serializers.REPORT_SOURCES",
+    },
+}
 
 # Mail (Django 6.1 mailers): EMAIL_URL (smtp://user:password@host:587/?tls=True) or EMAIL_BACKEND chooses it.
 # Without either, development prints mails on the console and production sends none: the e-mail channel is off,
@@ -446,6 +473,13 @@ NOTIFY_WEBHOOK_URL = env.str("NOTIFY_WEBHOOK_URL", default="")
 NOTIFY_WEBHOOK_TIMEOUT = env.float("NOTIFY_WEBHOOK_TIMEOUT", default=10)
 # Base address of the site for links in e-mails and webhook messages (e.g. https://govgrid.example.org).
 NOTIFY_SITE_URL = env.str("NOTIFY_SITE_URL", default="")
+
+# Open311 GeoReport v2 (/open311/v2/): the jurisdiction_id clients must send (empty: none checked), the grid that
+# takes requests placed by an address alone (a grid code; empty: a point is required), and the discovery contacts.
+OPEN311_JURISDICTION = env.str("OPEN311_JURISDICTION", default="")
+OPEN311_ADDRESS_GRID = env.str("OPEN311_ADDRESS_GRID", default="")
+OPEN311_CONTACT = env.str("OPEN311_CONTACT", default="")
+OPEN311_KEY_SERVICE = env.str("OPEN311_KEY_SERVICE", default="")
 # Celery queue for deliveries ("" = the default queue), so a slow mail server cannot hold up the sweep.
 NOTIFY_QUEUE = env.str("NOTIFY_QUEUE", default="")
 NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=9)

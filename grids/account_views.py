@@ -8,7 +8,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -49,6 +49,12 @@ def _until_text(until) -> str:
 def login_locked_out(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
     """django-axes' answer when an account or an address is locked out: the login page, saying until when."""
     username = (credentials or {}).get("username") or request.POST.get("username", "")
+    if request.path.startswith("/api/"):
+        body = {
+            "code": "locked_out",
+            "detail": str(_("Too many failed logins: signing in is paused for this account or this address.")),
+        }
+        return JsonResponse(body, status=429)
     lock = accounts.lockout_of(username=username, ip=getattr(request, "axes_ip_address", None) or client_ip(request))
     form = LoginForm(request, initial={"username": username})
     context = {

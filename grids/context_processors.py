@@ -1,4 +1,4 @@
-from . import access
+from . import access, tokens
 
 
 def navigation(request):
@@ -12,5 +12,6 @@ def navigation(request):
             "departments": access.user_can_anywhere(user, "grids.manage_department"),
             "staff": access.user_can_anywhere(user, "grids.manage_staff"),
             "tree_admin": access.user_can_anywhere(user, "grids.change_region"),
+            "integrations": tokens.may_manage_integrations(user),
         }
     }

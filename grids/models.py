@@ -99,6 +99,8 @@ class User(AbstractUser):
     )
     # Part of the session hash: raising it signs the account out of every browser ("sign out everywhere").
     session_epoch = models.PositiveIntegerField(default=0, editable=False)
+    # An integration (the 12345 hotline, a residents' app): it signs in only with tokens, which expire.
+    is_service = models.BooleanField(_("integration account"), default=False, editable=False)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -280,3 +282,37 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.acted_at:%Y-%m-%d %H:%M} {self.action} {self.target_repr}"
+
+
+class ApiToken(models.Model):
+    """A bearer token of the REST API (接口令牌): a person's own, or an integration's (a service account).
+
+    Only the SHA-256 of the secret is stored; the secret is shown once, when the token is made. ``prefix`` (the
+    first characters of the secret) lets people tell their tokens apart.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("account"), on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(_("name"), max_length=60)
+    prefix = models.CharField(_("prefix"), max_length=12, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="apitoken_user_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_live(self) -> bool:
+        from django.utils import timezone
+
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > timezone.now())

@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import account_views, views
+from . import account_views, token_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -11,6 +11,15 @@ urlpatterns = [
     path("password/", account_views.PasswordChangeView.as_view(), name="password_change"),
     path("account/", account_views.account, name="account"),
     path("account/sign-out-everywhere/", account_views.sign_out_everywhere, name="sign_out_everywhere"),
+    path("account/tokens/", token_views.my_tokens, name="my_tokens"),
+    path("account/tokens/<int:pk>/revoke/", token_views.token_revoke, name="token_revoke"),
+    path("integrations/", token_views.integrations, name="integrations"),
+    path("integrations/<int:pk>/token/", token_views.integration_token, name="integration_token"),
+    path(
+        "integrations/<int:pk>/tokens/<int:token>/revoke/",
+        token_views.integration_token_revoke,
+        name="integration_token_revoke",
+    ),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     path("language/", views.language_switch, name="language_switch"),
     path("regions/", views.region_tree, name="region_tree"),

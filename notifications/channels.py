@@ -64,11 +64,13 @@ def get(code: str) -> Channel | None:
     return import_string(path)() if path else None
 
 
-def case_link(notification: Notification) -> str:
-    """The case page as an absolute address when NOTIFY_SITE_URL is set, else as a path."""
-    if not notification.case_id:
+def link_of(notification: Notification) -> str:
+    """The notice's page as an absolute address when NOTIFY_SITE_URL is set, else as a path."""
+    if not notification.link:
         return ""
-    return getattr(settings, "NOTIFY_SITE_URL", "").rstrip("/") + notification.case_url
+    if not notification.link.startswith("/"):
+        return notification.link
+    return getattr(settings, "NOTIFY_SITE_URL", "").rstrip("/") + notification.link
 
 
 def _user_language(user: Any) -> str:
@@ -76,13 +78,13 @@ def _user_language(user: Any) -> str:
 
 
 def plain_text(notification: Notification) -> str:
-    """The notice as plain text: title, body, case link."""
+    """The notice as plain text: title, body, what it is about and its link."""
     lines = [notification.title]
     if notification.body:
         lines += ["", notification.body]
-    link = case_link(notification)
+    link = link_of(notification)
     if link:
-        lines += ["", _("Case: %(link)s") % {"link": link}]
+        lines += ["", f"{notification.subject}: {link}" if notification.subject else link]
     return "\n".join(lines)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -37,14 +36,10 @@ class Notification(models.Model):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.GENERIC)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("text"), blank=True)
-    case = models.ForeignKey(
-        "cases.Case",
-        verbose_name=_("case"),
-        null=True,
-        blank=True,
-        on_delete=models.PROTECT,
-        related_name="notifications",
-    )
+    # What the notice is about, as the sender describes it (a case's page and number): notifications knows no
+    # case code.
+    link = models.CharField(_("link"), max_length=200, blank=True)
+    subject = models.CharField(_("about"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("sent at"), default=timezone.now)
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
     # Unique over all notices: a key names one event for one person (e.g. "urge:workorder:42:1700000000:user:7").
@@ -73,10 +68,6 @@ class Notification(models.Model):
     @property
     def is_read(self) -> bool:
         return self.read_at is not None
-
-    @property
-    def case_url(self) -> str:
-        return reverse("case_detail", args=[self.case_id]) if self.case_id else ""
 
 
 class DeliveryState(models.TextChoices):
@@ -132,3 +123,61 @@ class ChannelPreference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.channel}: {'on' if self.enabled else 'off'}"
+
+
+class Subscription(models.Model):
+    """An integration's subscription to events (the 12345 hotline, a residents' app): each event of the kinds it
+    wants, in its region scope, is POSTed to ``url`` as JSON signed with HMAC-SHA256 under ``secret``."""
+
+    name = models.CharField(_("name"), max_length=80)
+    url = models.URLField(_("address"), max_length=500)
+    secret = models.CharField(_("signing secret"), max_length=100, editable=False)
+    events = models.JSONField(_("events"), default=list)
+    # Region path prefix ("" = everywhere): events placed under it are sent.
+    region_path = models.CharField(_("region scope"), max_length=255, blank=True)
+    region_label = models.CharField(max_length=120, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("event subscription")
+        verbose_name_plural = _("event subscriptions")
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class EventDelivery(models.Model):
+    """One event to one subscription: at most once per (subscription, event key), retried with backoff."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(_("event"), max_length=40)
+    key = models.CharField(max_length=120)  # the event's identity, e.g. "case.closed:1234" (a case event id)
+    payload = models.JSONField(default=dict)
+    state = models.CharField(_("state"), max_length=12, choices=DeliveryState.choices, default=DeliveryState.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sending_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("event delivery")
+        verbose_name_plural = _("event deliveries")
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["subscription", "key"], name="eventdelivery_once")]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"], condition=Q(state__in=["pending", "failed"]), name="eventdelivery_due_idx"
+            ),
+            models.Index(fields=["subscription", "-created_at"], name="eventdelivery_log_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription_id} {self.key}: {self.state}"

@@ -82,7 +82,7 @@ def _decode(cursor: str) -> _Position | None:
 
 
 def _segment(user: Any, segment: int) -> QuerySet[Notification]:
-    return _own(user).filter(read_at__isnull=segment == UNREAD).select_related("case")
+    return _own(user).filter(read_at__isnull=segment == UNREAD)
 
 
 def inbox_page(*, user: Any, after: str = "", before: str = "", size: int = 30) -> Page:

@@ -32,7 +32,6 @@ from .channels import ChannelError
 from .models import ChannelPreference, Delivery, DeliveryState, Kind, Notification
 
 if TYPE_CHECKING:
-    from cases.models import Case
     from grids.models import User
 
 logger = logging.getLogger(__name__)
@@ -83,7 +82,8 @@ class Notice:
     kind: str
     title: str
     body: str = ""
-    case: Case | None = None
+    link: str = ""
+    subject: str = ""
     dedup_key: str | None = None
 
 
@@ -93,7 +93,8 @@ def notify(
     kind: str,
     title: str,
     body: str = "",
-    case: Case | None = None,
+    link: str = "",
+    subject: str = "",
     dedup_key: str | None = None,
 ) -> Notification | None:
     """Put a notice in ``recipient``'s inbox and queue it on the channels they chose.
@@ -103,7 +104,7 @@ def notify(
     returns None and queues nothing. When one event notifies several people, put the recipient in the key.
     Deliveries are enqueued on commit, so a rolled-back change sends nothing.
     """
-    written = notify_many([Notice(recipient, kind, title, body, case, dedup_key)])
+    written = notify_many([Notice(recipient, kind, title, body, link, subject, dedup_key)])
     return written[0] if written else None
 
 
@@ -138,7 +139,14 @@ def _validated(notices: Iterable[Notice]) -> list[Notification]:
             if key in keys:
                 continue  # the same event twice in one call
             keys.add(key)
-        row = Notification(recipient=n.recipient, kind=n.kind, title=title, body=n.body or "", case=n.case)
+        row = Notification(
+            recipient=n.recipient,
+            kind=n.kind,
+            title=title,
+            body=n.body or "",
+            link=(n.link or "")[:200],
+            subject=" ".join((n.subject or "").split())[:300],
+        )
         row.dedup_key = key
         rows.append(row)
     return rows
@@ -179,7 +187,8 @@ _UNNEST = {
     "kind": "text",
     "title": "text",
     "body": "text",
-    "case": "bigint",
+    "link": "text",
+    "subject": "text",
     "created_at": "timestamptz",
     "dedup_key": "text",
 }

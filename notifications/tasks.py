@@ -45,7 +45,35 @@ def deliver(self, delivery_id: int) -> str:
 def retry_failed(limit: int = 500) -> int:
     """Periodic (every minute or so): enqueue deliveries that are due again, e.g. because the broker was down
     when their change committed, and settle attempts interrupted mid-call. Safe to run twice at once."""
-    return len(services.deliveries_requeue_due(limit=limit))
+    from . import subscriptions
+
+    return len(services.deliveries_requeue_due(limit=limit)) + len(subscriptions.requeue_due(limit=limit))
 
 
 retry_due_deliveries = retry_failed
+
+
+class EventDeliveryFailed(Exception):
+    """The receiver failed; raised only to let Celery retry with backoff (the failure is recorded)."""
+
+
+@shared_task(
+    bind=True,
+    name="notifications.tasks.deliver_event",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(EventDeliveryFailed, OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=services.RETRY_BACKOFF_MAX,
+    retry_jitter=True,
+    max_retries=8,
+    ignore_result=True,
+)
+def deliver_event(self, delivery_id: int) -> str:
+    """One attempt at a signed event delivery (notifications.subscriptions.delivery_send)."""
+    from . import subscriptions
+
+    outcome = subscriptions.delivery_send(delivery_id=delivery_id)
+    if outcome == "failed" and not self.request.called_directly:
+        raise EventDeliveryFailed(f"event delivery {delivery_id} failed; retrying")
+    return outcome

@@ -42,10 +42,12 @@ def _fresh_grant_cache(django_db_setup, django_db_blocker):
     from cases.selectors import CATEGORIES
     from govgrid import versioned_cache
     from grids import access
+    from notifications.subscriptions import SUBSCRIPTIONS
 
     with django_db_blocker.unblock():
         access.forget_all_grants()
         versioned_cache.raise_version(CATEGORIES)
+        versioned_cache.raise_version(SUBSCRIPTIONS)
 
 
 @pytest.fixture

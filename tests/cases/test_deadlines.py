@@ -228,7 +228,7 @@ def test_a_level_is_told_through_at_most_the_configured_number_of_people(cast, c
     case = called(cast, category)
     d = StepDeadline.objects.get(case=case, step="accept")
     deadlines.sweep(now=d.due_at)
-    told = Notification.objects.filter(kind="urge", case=case).values_list("recipient_id", flat=True)
+    told = Notification.objects.filter(kind="urge", link=case.url).values_list("recipient_id", flat=True)
     everyone = sorted([cast.dispatcher.pk, *(u.pk for u in extra)])
     assert sorted(told) == everyone[:3]  # the first granted, in a stable order
 
@@ -239,14 +239,14 @@ def test_people_are_told_when_work_comes_to_them(cast, category):
     case = services.case_transition(
         case=case, action="dispatch", actor=cast.dispatcher, departments=[cast.d["cgzf"], cast.d["zj"]]
     )
-    assert notifications_of(cast.cg, "assigned").get().case == case  # 派单: each department's members
+    assert notifications_of(cast.cg, "assigned").get().link == case.url  # 派单: each department's members
     assert notifications_of(cast.zj, "assigned").count() == 1
     assert not notifications_of(cast.dispatcher).exists()  # not the person who did it
 
     other = called(cast, category)
     services.case_transition(case=other, action="escalate", actor=cast.dispatcher, comment="跨街道")
     told = notifications_of(cast.supervisor, "escalated")  # the district's dispatching supervisor
-    assert list(told.values_list("case", flat=True)) == [other.pk]
+    assert list(told.values_list("link", flat=True)) == [other.url]
 
 
 def test_notices_are_written_in_each_recipients_language(cast, category):

@@ -6,6 +6,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 
+from cases.services import about
 from grids.models import AuditLog
 from notifications import selectors, services, tasks
 from notifications.models import ChannelPreference, Delivery, DeliveryState, Kind, Notification
@@ -15,8 +16,14 @@ pytestmark = pytest.mark.django_db
 
 
 def test_notify_writes_the_inbox_row_and_one_delivery_per_usable_channel(alice, case, webhook):
-    n = services.notify(recipient=alice, kind=Kind.URGE, title="  Overdue:  JJ-42 ", body="Please act.", case=case)
-    assert n.recipient == alice and n.kind == "urge" and n.title == "Overdue: JJ-42" and n.case == case
+    n = services.notify(recipient=alice, kind=Kind.URGE, title="  Overdue:  JJ-42 ", body="Please act.", **about(case))
+    assert (
+        n.recipient == alice
+        and n.kind == "urge"
+        and n.title == "Overdue: JJ-42"
+        and n.link == case.url
+        and n.subject == f"{case.number} {case.title}"
+    )
     assert n.read_at is None
     assert sorted(n.deliveries.values_list("channel", flat=True)) == ["email", "webhook"]
     assert set(n.deliveries.values_list("state", flat=True)) == {DeliveryState.PENDING}
@@ -45,8 +52,12 @@ def test_bad_input_is_refused(alice):
 
 def test_dedup_key_makes_notify_idempotent(alice, case, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks() as callbacks:
-        first = services.notify(recipient=alice, kind="reminder", title="Due soon", case=case, dedup_key="r:1:alice")
-        again = services.notify(recipient=alice, kind="reminder", title="Due soon", case=case, dedup_key="r:1:alice")
+        first = services.notify(
+            recipient=alice, kind="reminder", title="Due soon", **about(case), dedup_key="r:1:alice"
+        )
+        again = services.notify(
+            recipient=alice, kind="reminder", title="Due soon", **about(case), dedup_key="r:1:alice"
+        )
     assert first is not None and again is None
     assert Notification.objects.filter(dedup_key="r:1:alice").count() == 1
     assert Delivery.objects.count() == 1
@@ -204,7 +215,8 @@ def test_notify_many_writes_a_batch_in_a_fixed_number_of_queries(
     people = [UserFactory(email=f"p{i}@example.org") for i in range(30)]
     ChannelPreference.objects.create(user=people[0], channel="email", enabled=False)
     notices = [
-        services.Notice(p, "urge", f"Overdue {i}", case=case, dedup_key=f"urge:77:{p.pk}") for i, p in enumerate(people)
+        services.Notice(p, "urge", f"Overdue {i}", **about(case), dedup_key=f"urge:77:{p.pk}")
+        for i, p in enumerate(people)
     ]
     # A savepoint, the notices' insert, everyone's channel choices, the deliveries' insert.
     with django_capture_on_commit_callbacks(execute=True) as callbacks, django_assert_max_num_queries(6):
@@ -215,7 +227,7 @@ def test_notify_many_writes_a_batch_in_a_fixed_number_of_queries(
 
     # The same events again, plus one new: only the new one is written and queued.
     enqueued.clear()
-    again = [*notices, services.Notice(alice, "urge", "Overdue", case=case, dedup_key=f"urge:77:{alice.pk}")]
+    again = [*notices, services.Notice(alice, "urge", "Overdue", **about(case), dedup_key=f"urge:77:{alice.pk}")]
     with django_capture_on_commit_callbacks(execute=True):
         written = services.notify_many(again)
     assert [n.recipient for n in written] == [alice]

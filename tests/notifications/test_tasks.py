@@ -7,6 +7,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from cases.services import about
 from notifications import services
 from notifications.models import Delivery, DeliveryState
 from notifications.services import Outcome
@@ -24,7 +25,7 @@ def _delivery(recipient, channel, **kwargs):
 
 
 def test_email_lands_in_the_outbox_once(alice, case):
-    d = _delivery(alice, "email", body="The work order is 2 hours late.", case=case)
+    d = _delivery(alice, "email", body="The work order is 2 hours late.", **about(case))
     assert deliver(d.pk) == Outcome.SENT
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
@@ -46,7 +47,7 @@ def test_email_lands_in_the_outbox_once(alice, case):
 
 
 def test_webhook_posts_the_robot_json(alice, case, webhook):
-    d = _delivery(alice, "webhook", case=case)
+    d = _delivery(alice, "webhook", **about(case))
     assert deliver(d.pk) == Outcome.SENT
     assert len(webhook.requests) == 1
     got = webhook.requests[0]

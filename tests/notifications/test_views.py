@@ -7,6 +7,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from cases.services import about
 from notifications import selectors, services
 from notifications.models import ChannelPreference, Notification
 
@@ -41,7 +42,7 @@ def test_pages_need_a_login(client):
 
 
 def test_inbox_shows_only_my_notifications_unread_first_with_case_links(client, alice, bob, case):
-    old_unread = services.notify(recipient=alice, kind="urge", title="Overdue JJ-42", case=case)
+    old_unread = services.notify(recipient=alice, kind="urge", title="Overdue JJ-42", **about(case))
     read = services.notify(recipient=alice, kind="generic", title="Read one")
     services.mark_read(user=alice, notification=read)
     services.notify(recipient=bob, kind="generic", title="Bob's secret")
@@ -155,10 +156,10 @@ def test_inbox_cost_does_not_grow_with_the_rows(client, alice, case):
         return len(captured)
 
     for i in range(3):
-        services.notify(recipient=alice, kind="urge", title=f"u{i}", case=case)
+        services.notify(recipient=alice, kind="urge", title=f"u{i}", **about(case))
     few = queries()
     for i in range(40):
-        services.notify(recipient=alice, kind="urge", title=f"more{i}", case=case)
+        services.notify(recipient=alice, kind="urge", title=f"more{i}", **about(case))
     assert queries() <= few  # a full page of unread needs no second segment query
 
 

@@ -195,7 +195,7 @@ def test_the_sweep_on_the_worker_reminds_urges_and_supervises_once_by_email_and_
     time_passes(accept, overdue=False)
     assert did(through_the_worker(worker, sweep_deadlines, "the sweep at yellow")) == {**NOTHING_DONE, "reminded": 1}
     reminder = Notification.objects.get(kind="reminder")
-    assert (reminder.recipient, reminder.case) == (people.dispatcher, case)
+    assert (reminder.recipient, reminder.link) == (people.dispatcher, case.url)
     all_sent(worker, deliveries_of(reminder))
 
     time_passes(accept, overdue=True)
@@ -206,8 +206,8 @@ def test_the_sweep_on_the_worker_reminds_urges_and_supervises_once_by_email_and_
     }
     urge = Notification.objects.get(kind="urge")
     supervision = Notification.objects.get(kind="supervision")
-    assert (urge.recipient, urge.case) == (people.dispatcher, case)
-    assert (supervision.recipient, supervision.case) == (people.supervisor, case)  # the district above the street
+    assert (urge.recipient, urge.link) == (people.dispatcher, case.url)
+    assert (supervision.recipient, supervision.link) == (people.supervisor, case.url)  # the district above the street
     assert set(Notification.objects.values_list("recipient__username", flat=True)) == {"dispatcher", "supervisor"}
 
     deliveries = deliveries_of(reminder, urge, supervision)
@@ -254,7 +254,7 @@ def test_a_transition_while_the_broker_is_down_commits_and_is_delivered_once_whe
     event = CaseEvent.objects.get(case=case, transition="supervise")
     assert (event.actor, event.comment, event.data["notified"]) == (people.supervisor, "请今天之内处理", 1)
     notice = Notification.objects.get(kind="supervision")
-    assert (notice.recipient, notice.case) == (people.dispatcher, case)  # whoever holds the case
+    assert (notice.recipient, notice.link) == (people.dispatcher, case.url)  # whoever holds the case
     deliveries = deliveries_of(notice)
     assert [(d.channel, d.state, d.attempts) for d in deliveries] == [
         ("email", DeliveryState.PENDING, 0),
@@ -286,8 +286,8 @@ def test_a_sweep_while_the_broker_is_down_commits_its_notices_and_the_retry_catc
 
     accept.refresh_from_db()
     assert accept.urged_at and accept.supervised_at
-    urge = Notification.objects.get(kind="urge", recipient=people.dispatcher, case=case)
-    supervision = Notification.objects.get(kind="supervision", recipient=people.supervisor, case=case)
+    urge = Notification.objects.get(kind="urge", recipient=people.dispatcher, link=case.url)
+    supervision = Notification.objects.get(kind="supervision", recipient=people.supervisor, link=case.url)
     deliveries = deliveries_of(urge, supervision)
     assert len(deliveries) == 4 and {d.state for d in deliveries} == {DeliveryState.PENDING}
     time.sleep(1)

@@ -1,7 +1,7 @@
 """Time the case pages in-process beside their floor, on the data of seed_scale and seed_cases.
 
 Each page is requested through Django's test client in this process (no network, no server: the framework, the
-queries and the templates only), as the person who uses it: the street queue of a street dispatcher, the case list
+queries and the templates only), as the person who uses it: the street queue of a street dispatcher (as a page and through the API), the case list
 of a district supervisor who is also a member of a department, the case list of the city's admin, a case page, and
 a department's inbox. The floor is one hand-written SQL query for the street queue's rows and a minimal template
 (bench/views.py), timed the same way in the same run. bench_cases runs this command in production mode (DEBUG
@@ -104,6 +104,7 @@ def pages(city: Region, rng: random.Random) -> list[Page]:
     case_ids = list(Case.objects.filter(region__path__startswith=street.path).values_list("pk", flat=True)[:2000])
     return [
         Page("street queue", dispatcher, [reverse("street_queue")]),
+        Page("street queue API, JSON", dispatcher, ["/api/v1/cases/?queue=street"]),
         Page("district list (supervisor, department member)", supervisor.user, [reverse("case_list")]),
         Page("city list (city admin)", admin.user, [reverse("case_list")]),
         Page(
