@@ -2,9 +2,12 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from cases.home_views import home
+
 # Uploaded files are never served from MEDIA_URL: attachments go through cases.views, which checks who asks.
 urlpatterns = [
     path("django-admin/", admin.site.urls),
+    path("", home, name="home"),  # each role's home is its work (cases.home_views)
     path("cases/", include("cases.urls")),
     path("notifications/", include("notifications.urls")),
     path("parties/", include("parties.urls")),

@@ -161,3 +161,24 @@
     el.dataset.drawn = "1";
   }
 })();
+
+// The dispatch form: the lead department is not offered again among the assisting ones.
+(function () {
+  "use strict";
+  function syncLead(select) {
+    if (!select.form) return;
+    select.form.querySelectorAll('input[name="' + select.dataset.leadOf + '"]').forEach((box) => {
+      const isLead = box.value === select.value;
+      const row = box.closest(".form-check") || box.parentElement;
+      if (isLead) box.checked = false;
+      box.disabled = isLead;
+      if (row) row.hidden = isLead;
+    });
+  }
+  const all = (root) => root.querySelectorAll("select[data-lead-of]").forEach(syncLead);
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("select[data-lead-of]")) syncLead(event.target);
+  });
+  document.addEventListener("htmx:afterSwap", (event) => all(event.detail.target || document));
+  all(document);
+})();
