@@ -365,7 +365,7 @@ def report_token(request: HttpRequest) -> HttpResponse:
     out, so that the phone keeps the draft and says why."""
     if not request.user.is_authenticated:
         return JsonResponse({"errors": {"__all__": [str(_("Sign in again to send your reports."))]}}, status=401)
-    response = JsonResponse({"csrf": get_token(request)})
+    response = JsonResponse({"csrf": get_token(request), "user": request.user.get_username()})
     response["Cache-Control"] = "no-store"
     return response
 
@@ -435,7 +435,10 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_cases(request: HttpRequest) -> HttpResponse:
-    return _list_page(request, selectors.my_cases(user=request.user), title=_("My cases"))
+    form = forms.SortForm(request.GET or None, default_sort="newest")
+    page = _sorted_page(request, selectors.my_cases(user=request.user), form)
+    context = {"page": page, "title": _("My cases"), "sort_form": form, "outbox": True}
+    return render(request, "cases/case_list.html", context)
 
 
 @login_required

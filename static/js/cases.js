@@ -63,6 +63,7 @@
             region.add(option);
           }
           region.value = String(g.id);
+          region.dispatchEvent(new Event("change", { bubbles: true }));
         }
       })
       .catch(() => { out.textContent = locate.dataset.failed; });
@@ -80,6 +81,7 @@
         (p) => {
           latInput.value = p.coords.latitude.toFixed(6);
           lngInput.value = p.coords.longitude.toFixed(6);
+          latInput.dispatchEvent(new Event("change", { bubbles: true })); // the draft keeps the place
           showGrid(latInput.value, lngInput.value);
         },
         (err) => { out.textContent = locate.dataset.failed + " " + (err.message || ""); },
@@ -97,6 +99,7 @@
     reportForm.addEventListener("submit", (event) => {
       const submitter = event.submitter;
       if ((submitter && submitter.name === "confirm_nearby") || reportForm.dataset.checked === "1") return;
+      if (submitter && submitter.hasAttribute("formaction")) return; // "same problem": adds to that case
       const field = (name) => (reportForm.querySelector("[name=" + name + "]") || {}).value || "";
       const lat = field("lat"), lng = field("lng"), category = field("category");
       if (!lat || !lng || !category) return;
