@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from grids.models import Department, User
 
@@ -70,6 +71,8 @@ class ReportForm(forms.Form):
     reporter_contact = forms.CharField(label=_("Resident's contact (phone)"), required=False, max_length=100)
     files = MultipleFileField(label=_("Photos or PDF"))
     confirm_nearby = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    # Made on the phone for each draft (static/js/outbox.js): the same draft sent twice is one case.
+    idempotency_key = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     MAX_GRID_OPTIONS = 300
 
@@ -114,6 +117,7 @@ class ReportForm(forms.Form):
             "lng": d["lng"],
             "reporter_contact": d["reporter_contact"],
             "files": d["files"],
+            "idempotency_key": d.get("idempotency_key"),
         }
 
 
@@ -207,7 +211,14 @@ class DispatchForm(CaseActionForm):
         help_text=_("Leave empty to use the category's time limit."),
     )
 
-    field_order = ["lead", "assisting", "due_at", "comment", "version"]
+    # Shown (as a checkbox) only after the warning that a chosen department has no active member.
+    confirm_unstaffed = forms.BooleanField(
+        label=_("Dispatch anyway (its region's administrators are told that nobody staffs it)"),
+        required=False,
+        widget=forms.HiddenInput,
+    )
+
+    field_order = ["lead", "assisting", "due_at", "comment", "confirm_unstaffed", "version"]
 
     def __init__(self, *args: Any, departments=None, suggested=None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -220,6 +231,10 @@ class DispatchForm(CaseActionForm):
                 ids = [int(v) for v in submitted if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) < 19]
                 found = {str(d.pk): d for d in departments.filter(pk__in=ids)} if ids else {}
                 self.fields["lead"].found = self.fields["assisting"].found = found
+        for name in ("lead", "assisting"):
+            self.fields[name].label_from_instance = staffed_label
+        # The page's script hides the lead from the assisting choices (the service refuses it anyway).
+        self.fields["lead"].widget.attrs["data-lead-of"] = self.add_prefix("assisting")
         if self.action == "redispatch":
             self.fields["lead"].label = _("Department")
             self.fields["assisting"].label = _("More departments")
@@ -231,11 +246,60 @@ class DispatchForm(CaseActionForm):
         lead, assisting = data.get("lead"), list(data.get("assisting") or [])
         if lead is not None and lead in assisting:
             self.add_error("assisting", _("The lead department cannot also assist."))
+        chosen = [d for d in [lead, *assisting] if d is not None]
+        unstaffed = [d.name for d in chosen if getattr(d, "active_members", None) == 0]
+        if unstaffed and not data.get("confirm_unstaffed"):
+            self.fields["confirm_unstaffed"].widget = forms.CheckboxInput()
+            self.add_error(
+                "confirm_unstaffed",
+                _(
+                    "Nobody staffs %(names)s: its work order would wait with no one to sign it. Choose another "
+                    "department, or tick the box to dispatch anyway."
+                )
+                % {"names": ", ".join(unstaffed)},
+            )
         return data
 
     def service_kwargs(self) -> dict[str, Any]:
         d = self.cleaned_data
         return {**super().service_kwargs(), "departments": [d["lead"], *d["assisting"]], "due_at": d.get("due_at")}
+
+
+def staffed_label(department: Department) -> str:
+    """A department in the dispatch picker with its number of active members (when the selector counted them)."""
+    count = getattr(department, "active_members", None)
+    if count is None:
+        return department.name
+    if count == 0:
+        return _("%(name)s · nobody staffs it") % {"name": department.name}
+    return ngettext("%(name)s · %(count)d member", "%(name)s · %(count)d members", count) % {
+        "name": department.name,
+        "count": count,
+    }
+
+
+class ReportAgainForm(forms.Form):
+    """再次上报 from the report form: the same problem, added to an open case instead of a new one."""
+
+    title = forms.CharField(max_length=120, required=False)
+    description = forms.CharField(max_length=2000, required=False)
+    lat = forms.FloatField(required=False, min_value=-90, max_value=90)
+    lng = forms.FloatField(required=False, min_value=-180, max_value=180)
+    address = forms.CharField(max_length=200, required=False)
+    reporter_contact = forms.CharField(max_length=100, required=False)
+    files = MultipleFileField(label=_("Photos or PDF"))
+
+    def service_kwargs(self) -> dict[str, Any]:
+        d = self.cleaned_data
+        comment = "\n".join(x for x in (d["title"].strip(), d["description"].strip()) if x)
+        return {
+            "comment": comment,
+            "lat": d["lat"],
+            "lng": d["lng"],
+            "address": d["address"],
+            "reporter_contact": d["reporter_contact"],
+            "files": d["files"] or [],
+        }
 
 
 class DuplicateForm(CaseActionForm):

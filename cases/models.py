@@ -189,6 +189,15 @@ class Case(models.Model):
     duplicate_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="duplicates")
     satisfaction = models.CharField(_("satisfaction"), max_length=12, choices=Satisfaction.choices, blank=True)
     rework_count = models.PositiveSmallIntegerField(default=0)
+    # 重办: times an unsatisfied call-back sent the case back (the "rehandle" events are the record; 重办率 counts
+    # cases with rehandle_count > 0). awaiting_rehandle: an unsatisfied call-back waits for the dispatcher.
+    rehandle_count = models.PositiveSmallIntegerField(default=0)
+    awaiting_rehandle = models.BooleanField(default=False)
+    # 再次上报: reports of the same problem added to this case ("report_again" events).
+    reported_again_count = models.PositiveIntegerField(default=0)
+    # Made on the phone for each draft (a UUID): a draft sent twice (a retry after a timeout, two tabs, the offline
+    # queue) makes one case, and the second send answers with the first case's number.
+    idempotency_key = models.UUIDField(null=True, blank=True, editable=False)
     # Ids of the departments the case has had work orders with, kept by the case service when it dispatches: a
     # department member's case list checks them on the case row, instead of a subquery over the department's whole
     # history of work orders.
@@ -203,6 +212,11 @@ class Case(models.Model):
     class Meta:
         verbose_name = _("case")
         verbose_name_plural = _("cases")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["idempotency_key"], name="case_idempotency_key_uniq", condition=Q(idempotency_key__isnull=False)
+            )
+        ]
         permissions = [
             ("report_case", _("Report cases")),
             ("triage_case", _("Triage reported cases (settle locally, call the street)")),
@@ -226,6 +240,14 @@ class Case(models.Model):
                 name="case_open_due_idx",
                 condition=~Q(state__in=[State.CLOSED, State.CANCELLED]),
             ),
+            # 回访 due: closed cases whose resident is still to be called back, the longest closed first.
+            models.Index(
+                fields=["closed_at", "id"],
+                name="case_callback_due_idx",
+                condition=Q(state=State.CLOSED, satisfaction=""),
+            ),
+            # The street queue's closed cases whose unsatisfied call-back waits for the dispatcher (重办).
+            models.Index(fields=["level"], name="case_awaiting_rehandle_idx", condition=Q(awaiting_rehandle=True)),
             # Queues of open cases sorted by report time: the open backlog, not five years of closed cases.
             models.Index(
                 fields=["created_at", "id"],

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 from django.utils import timezone
 
@@ -94,6 +94,7 @@ def navigation(user: Any) -> dict[str, bool]:
         "street": can("cases.dispatch_case"),
         "inbox": bool(department_ids(user)),
         "supervise": can("cases.supervise_case"),
+        "callbacks": can("cases.evaluate_case"),
     }
 
 
@@ -241,7 +242,7 @@ def street_queue(*, user: Any, filters: Mapping[str, Any] | None = None) -> Quer
     flagged when a department refused its work order or asks for more time."""
     rows = (
         _rows()
-        .filter(state__in=STREET_STATES)
+        .filter(Q(state__in=STREET_STATES) | Q(state=State.CLOSED, awaiting_rehandle=True))
         .annotate(
             has_refused=Exists(WorkOrder.objects.filter(case=OuterRef("pk"), state=WorkOrderState.REFUSED)),
             has_extension_request=Exists(
@@ -344,9 +345,11 @@ def case_regions(*, case: Case) -> list[Region]:
 
 
 def dispatch_departments(*, case: Case) -> QuerySet[Department]:
-    """Active departments serving the case's grid or a node above it (its street, district, city)."""
+    """Active departments serving the case's grid or a node above it (its street, district, city), each with its
+    number of ``active_members`` (a department nobody staffs is shown and warned about when dispatching)."""
     return (
         Department.objects.filter(region__path__in=case.region.ancestor_paths(), is_active=True)
+        .annotate(active_members=Count("members", filter=Q(members__is_active=True)))
         .select_related("region")
         .order_by("-region__depth", "code")
     )
@@ -632,12 +635,18 @@ def late_work_orders(
 def case_action_codes(user: Any, case: Case, *, orders: list[WorkOrder], clocks: list) -> list[str]:
     """Transitions the user may fire on the case now: allowed from its state, granted at the right node, and
     meaningful (suspend while a clock runs, resume while one is paused, re-dispatch while work is refused)."""
-    from .workflow import TRANSITIONS
+    from .workflow import TRANSITIONS, condition_holds
 
     codes = [
         code
         for code, t in TRANSITIONS.items()
-        if case.state in t.sources and access.user_can(user, t.perm, case.node_at(t.at))
+        if code != "report_again"  # done from the report form's nearby warning, not offered on the case
+        and case.state in t.sources
+        and (
+            not t.condition
+            or condition_holds(t, satisfaction=case.satisfaction, awaiting_rehandle=case.awaiting_rehandle)
+        )
+        and access.user_can(user, t.perm, case.node_at(t.at))
     ]
     open_clocks = [d for d in clocks if d.closed_at is None]
     if not any(d.paused_since is None for d in open_clocks) and "suspend" in codes:
@@ -659,3 +668,93 @@ def work_order_action_codes(user: Any, case: Case, order: WorkOrder) -> list[str
     return available_steps(
         order.state, order.extension_state, member=member, dispatcher=may_see_contact(user=user, case=case)
     )
+
+
+# --- each role's home ---------------------------------------------------------------------------------------
+
+HOME_CAP = 100  # counts stop at this (shown as "99+"): a home never counts a city's whole backlog
+
+
+def capped_count(rows: QuerySet, cap: int = HOME_CAP) -> int:
+    """COUNT over at most ``cap`` rows (a LIMIT inside the count), so a large queue costs as little as a small one."""
+    return rows.order_by().values("pk")[:cap].count()
+
+
+def capped_counts(named: Mapping[str, QuerySet], cap: int = HOME_CAP) -> dict[str, int]:
+    """``capped_count`` of several querysets in one round trip: one SELECT of scalar subqueries."""
+    from django.db import connections
+
+    if not named:
+        return {}
+    parts, params, db = [], [], "default"
+    for i, rows in enumerate(named.values()):
+        limited = rows.order_by().values("pk")[:cap]
+        db = limited.db
+        sql, p = limited.query.sql_with_params()
+        parts.append(f"(SELECT COUNT(*) FROM ({sql}) AS capped{i})")  # noqa: S608 - our own SQL
+        params.extend(p)
+    with connections[db].cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(parts), params)
+        row = cursor.fetchone()
+    return dict(zip(named, (int(n) for n in row), strict=True))
+
+
+def callbacks_due(*, user: Any, filters: Mapping[str, Any] | None = None) -> QuerySet[Case]:
+    """回访: closed cases whose resident has not been called back in this closing round, at levels where the user
+    records evaluations."""
+    rows = apply_filters(_rows().filter(state=State.CLOSED, satisfaction=""), filters)
+    return _granted_under(rows, user, "cases.evaluate_case", Level.GRID, by_holder=True)
+
+
+def home_role(user: Any) -> str:
+    """The work a person's home opens with, from what they may do (the first that applies): an administrator's
+    tree, a supervisor's 督办, a dispatcher's street queue, a department's inbox, a community's triage, a grid
+    worker's reporting, a hotline operator's call-backs."""
+    can = lambda perm: access.user_can_anywhere(user, perm)  # noqa: E731
+    if can("grids.manage_access") or can("grids.change_region"):
+        return "admin"
+    if can("cases.supervise_case"):
+        return "supervisor"
+    if can("cases.dispatch_case"):
+        return "street"
+    if department_ids(user):
+        return "department"
+    if can("cases.triage_case"):
+        return "community"
+    if can("cases.report_case"):
+        return "worker"
+    if can("cases.evaluate_case"):
+        return "hotline"
+    return ""
+
+
+def home_counts(*, user: Any) -> dict[str, int]:
+    """What needs the person's action today: a capped count per queue they have a use for, all in one query."""
+    nav = navigation(user)
+    queues: dict[str, QuerySet] = {}
+    if nav.get("verify"):
+        queues["to_verify"] = to_verify(user=user)
+    if nav.get("triage"):
+        queues["to_triage"] = triage_queue(user=user)
+    if nav.get("street"):
+        street = street_queue(user=user)
+        queues["to_accept"] = street.filter(state__in=[State.CALLED, State.ESCALATED])
+        queues["to_dispatch"] = street.filter(state=State.ACCEPTED)
+        queues["refused_work"] = street.filter(has_refused=True)
+        queues["to_close"] = street.filter(state=State.VERIFIED)
+        queues["rehandle_waiting"] = street.filter(state=State.CLOSED)
+    if nav.get("inbox"):
+        queues["to_sign"] = department_inbox(user=user, tab="to_sign")
+        queues["in_progress"] = department_inbox(user=user, tab="in_progress")
+    if nav.get("supervise"):
+        overdue = _rows().exclude(state__in=[State.CLOSED, State.CANCELLED]).filter(due_at__lte=timezone.now())
+        queues["overdue"] = _granted_under(overdue, user, "cases.supervise_case", Level.GRID)
+    if nav.get("callbacks"):
+        queues["callbacks"] = callbacks_due(user=user)
+    return capped_counts(queues)
+
+
+def unstaffed_departments(*, user: Any) -> QuerySet[Department]:
+    """Active departments with no active member, in the regions where the user manages departments."""
+    rows = Department.objects.filter(is_active=True).exclude(members__is_active=True).select_related("region")
+    return access.scope(user, "grids.manage_department", rows, path_field="region__path").order_by("code")

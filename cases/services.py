@@ -8,12 +8,14 @@ raises ``StaleCase`` (HTTP 409), ``TransitionNotAllowed``, ``PermissionDenied`` 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -33,10 +35,12 @@ from .workflow import (
     WORK_ORDER_STEPS,
     At,
     RefusalReason,
+    Rehandle,
     Satisfaction,
     State,
     WorkOrderState,
     after_work_orders,
+    condition_holds,
     step_applies,
 )
 
@@ -69,7 +73,16 @@ def about(case: Case) -> dict[str, str]:
 def can_fire(user: Any, case: Case, action: str) -> bool:
     """May ``user`` fire ``action`` on ``case`` now (state and permission; inputs not checked)?"""
     t = TRANSITIONS.get(action)
-    return bool(t and case.state in t.sources and access.user_can(user, t.perm, case.node_at(t.at)))
+    return bool(
+        t
+        and case.state in t.sources
+        and (not t.condition or _condition(t, case))
+        and access.user_can(user, t.perm, case.node_at(t.at))
+    )
+
+
+def _condition(t, case: Case) -> bool:
+    return condition_holds(t, satisfaction=case.satisfaction, awaiting_rehandle=case.awaiting_rehandle)
 
 
 def _next_number(region: Region) -> str:
@@ -123,11 +136,21 @@ def case_report(
     parties: str = "",
     files: Sequence = (),
     origin: dict[str, Any] | None = None,
+    idempotency_key: uuid.UUID | str | None = None,
 ) -> Case:
     """Report a case in a grid (上报). A point locates the grid when none is given.
 
     Without a ``reporter`` the report comes from outside (Open311): ``origin`` names the client that the caller
-    authenticated (its api_key), and the timeline records it."""
+    authenticated (its api_key), and the timeline records it.
+
+    With an ``idempotency_key`` (made on the phone for each draft) a second report with the same key makes no new
+    case: it returns the first one (``case.replayed`` is True), so a retry or a queued draft sent twice is one case.
+    """
+    key = _idempotency_key(idempotency_key)
+    if key is not None:
+        first = _replayed(key, reporter)
+        if first is not None:
+            return first
     errors: dict[str, list[str]] = {}
     title = (title or "").strip()
     if not title:
@@ -155,28 +178,56 @@ def case_report(
     if reporter is not None and not access.user_can(reporter, "cases.report_case", region):
         raise PermissionDenied(_("You may not report cases in %(grid)s.") % {"grid": region.name})
     checked = attachments.check_files(files)
-    with attachments.removed_on_error(), transaction.atomic():
-        case = Case.objects.create(
-            number=_next_number(region),
-            title=title,
-            description=description.strip(),
-            category=category,
-            urgency=urgency or category.default_urgency,
-            source=source,
-            region=region,
-            address=address.strip(),
-            lat=lat,
-            lng=lng,
-            reporter=reporter,
-            reporter_contact=reporter_contact.strip(),
-            parties=parties.strip(),
-            state=State.REPORTED,
-            level=Level.COMMUNITY,
-        )
-        event = _event(case, reporter, "report", "", description[:500], **({"origin": origin} if origin else {}))
-        attachments.save_attachments(case=case, event=event, checked=checked, actor=reporter)
-        publish_case_events(case, event, "")
-        return case
+    try:
+        with attachments.removed_on_error(), transaction.atomic():
+            case = Case.objects.create(
+                number=_next_number(region),
+                title=title,
+                description=description.strip(),
+                category=category,
+                urgency=urgency or category.default_urgency,
+                source=source,
+                region=region,
+                address=address.strip(),
+                lat=lat,
+                lng=lng,
+                reporter=reporter,
+                reporter_contact=reporter_contact.strip(),
+                parties=parties.strip(),
+                state=State.REPORTED,
+                level=Level.COMMUNITY,
+                idempotency_key=key,
+            )
+            event = _event(case, reporter, "report", "", description[:500], **({"origin": origin} if origin else {}))
+            attachments.save_attachments(case=case, event=event, checked=checked, actor=reporter)
+            publish_case_events(case, event, "")
+            return case
+    except IntegrityError:
+        # Two sends of one draft at once: the unique key let one through; the other answers with its case.
+        first = _replayed(key, reporter) if key is not None else None
+        if first is None:
+            raise
+        return first
+
+
+def _idempotency_key(value: uuid.UUID | str | None) -> uuid.UUID | None:
+    if value in (None, ""):
+        return None
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        raise ValidationError({"idempotency_key": _("Not a valid draft key.")}) from None
+
+
+def _replayed(key: uuid.UUID, reporter: User) -> Case | None:
+    """The case an earlier send of the same draft made (someone else's key is refused, not revealed)."""
+    first = Case.objects.filter(idempotency_key=key).first()
+    if first is None:
+        return None
+    if first.reporter_id != reporter.pk:
+        raise ValidationError({"idempotency_key": _("This draft key is already used.")})
+    first.replayed = True
+    return first
 
 
 def _lock(case: Case, expected_version: int | None) -> Case:
@@ -245,6 +296,12 @@ def case_transition(
                 _("“%(action)s” is not possible while the case is %(state)s.")
                 % {"action": t.label, "state": State(case.state).label}
             )
+        if t.condition and not _condition(t, case):
+            raise TransitionNotAllowed(
+                _("The resident's evaluation of this round is already recorded.")
+                if t.condition == "not_evaluated"
+                else _("No unsatisfied call-back waits for a decision on this case.")
+            )
         if not access.user_can(actor, t.perm, case.node_at(t.at)):
             raise PermissionDenied(_("You may not “%(action)s” this case.") % {"action": t.label})
         if "comment" in t.requires and not comment:
@@ -304,7 +361,8 @@ def case_transition(
                 case.state, case.level = State.REPORTED, Level.COMMUNITY
             case.rework_count += 1
         elif action == "close":
-            case.state, case.closed_at = State.CLOSED, timezone.now()
+            # A new closing round: its call-back is still to come (one evaluation per round).
+            case.state, case.closed_at, case.satisfaction = State.CLOSED, timezone.now(), ""
         elif action == "escalate":
             if case.level <= Level.CITY:
                 raise TransitionNotAllowed(_("The city holds this case: there is no level above."))
@@ -332,12 +390,22 @@ def case_transition(
             extra["duplicate_of"] = original.number
         elif action == "reopen":
             case.state, case.level, case.closed_at = State.REPORTED, Level.COMMUNITY, None
+            case.awaiting_rehandle = False
         elif action == "evaluate":
             satisfaction = data.get("satisfaction")
             if satisfaction not in Satisfaction.values:
                 raise ValidationError({"satisfaction": _("Choose how satisfied the resident is.")})
             case.satisfaction = satisfaction
             extra["satisfaction"] = satisfaction
+            if satisfaction == Satisfaction.UNSATISFIED:
+                case.awaiting_rehandle = True
+                extra["rehandle"] = rehandle_mode()
+        elif action == "rehandle":
+            extra.update(_rehandle(case))
+        elif action == "keep_closed":
+            case.awaiting_rehandle = False
+        elif action == "report_again":
+            extra.update(_reported_again(case, actor, data))
         elif action == "assign":
             assignee = data.get("assignee")
             if not isinstance(assignee, User) or not access.user_can(assignee, "cases.view_case", case):
@@ -364,7 +432,66 @@ def case_transition(
         attachments.save_attachments(case=case, event=event, checked=checked, actor=actor)
         publish_case_events(case, event, from_state)
         _notify_new_holders(case, action=action, actor=actor, department_ids=dispatched_to)
+        if action == "evaluate" and case.awaiting_rehandle and rehandle_mode() == Rehandle.AUTO:
+            # 重办 at once: a second event in the same transaction, by the same person, marked automatic.
+            from_state = case.state
+            extra = _rehandle(case)
+            case.version += 1
+            _clocks_after_transition(case, "rehandle", from_state, [])
+            case.save()
+            event = _event(case, actor, "rehandle", from_state, comment, automatic=True, **extra)
+            publish_case_events(case, event, from_state)
+            _notify_new_holders(case, action="rehandle", actor=actor, department_ids=[])
         return case
+
+
+def rehandle_mode() -> str:
+    mode = getattr(settings, "GOVGRID_REHANDLE_ON_UNSATISFIED", Rehandle.AUTO)
+    return mode if mode in Rehandle.values else Rehandle.AUTO
+
+
+def _rehandle(case: Case) -> dict[str, Any]:
+    """重办: back to the level that dispatched, accepted and waiting for a new round of work orders (the done
+    round stays on record); a case the community settled goes back to community triage."""
+    case.awaiting_rehandle, case.closed_at = False, None
+    case.rehandle_count += 1
+    if case.work_orders.exists() and case.level <= Level.STREET:
+        case.state = State.ACCEPTED
+    else:
+        case.state, case.level = State.REPORTED, Level.COMMUNITY
+    return {"level": case.level, "round": case.rehandle_count}
+
+
+def _reported_again(case: Case, actor: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """再次上报: the new report's place and reporter go into the event; its photos are saved with it."""
+    lat, lng = data.get("lat"), data.get("lng")
+    if (lat is None) != (lng is None):
+        raise ValidationError({"lat": _("Give both latitude and longitude, or neither.")})
+    case.reported_again_count += 1
+    extra: dict[str, Any] = {"reporter": getattr(actor, "username", "")}
+    if lat is not None:
+        extra.update(lat=float(lat), lng=float(lng))
+    for key in ("title", "address", "reporter_contact"):
+        value = (data.get(key) or "").strip()
+        if value:
+            extra[key] = value[:200]
+    return extra
+
+
+def _tell_about_unstaffed(case: Case, department_ids: list[int]) -> int:
+    """A work order sent to a department with no active member would wait forever: tell the admins of the
+    department's region (``grids.manage_department`` there or at the nearest node above)."""
+    from notifications.services import Notice, in_language_of, notify_many
+
+    from .deadlines import nearest
+
+    title = gettext_noop("Nobody staffs %(department)s: work order %(number)s waits")
+    notices = [
+        Notice(u, "generic", in_language_of(u, title, department=d.name, number=case.number), case.title, **about(case))
+        for d in Department.objects.filter(pk__in=department_ids).select_related("region")
+        for u in nearest(d.region.path, "manage_department")
+    ]
+    return len(notify_many(notices)) if notices else 0
 
 
 def _notify_holders(case: Case, *, actor: Any, message: str) -> int:
@@ -391,8 +518,12 @@ def _notify_new_holders(case: Case, *, action: str, actor: Any, department_ids: 
 
     told: list[tuple[Any, str, str]] = []
     if action in ("dispatch", "redispatch") and department_ids:
-        for members in department_members(department_ids).values():
+        found = department_members(department_ids)
+        for members in found.values():
             told += [(u, "assigned", gettext_noop("New work order: %(number)s")) for u in members]
+        unstaffed = [pk for pk, members in found.items() if not members]
+        if unstaffed:  # no one would ever see the work order: tell the admins (queries only when it happens)
+            _tell_about_unstaffed(case, unstaffed)
     elif action == "escalate":
         told += [
             (u, "escalated", gettext_noop("Escalated to you: %(number)s"))
@@ -400,6 +531,17 @@ def _notify_new_holders(case: Case, *, action: str, actor: Any, department_ids: 
         ]
     elif action == "assign" and case.assignee_id:
         told.append((case.assignee, "assigned", gettext_noop("Assigned to you: %(number)s")))
+    elif action == "rehandle":
+        where = case.holder_path if case.level <= Level.STREET else case.node_at(At.COMMUNITY).region_path
+        perm = "dispatch_case" if case.level <= Level.STREET else "triage_case"
+        told += [
+            (u, "assigned", gettext_noop("Re-handle (unsatisfied call-back): %(number)s")) for u in nearest(where, perm)
+        ]
+    elif action == "evaluate" and case.awaiting_rehandle and rehandle_mode() == Rehandle.QUEUE:
+        told += [
+            (u, "assigned", gettext_noop("Unsatisfied call-back, decide on re-handling: %(number)s"))
+            for u in nearest(case.holder_path, "dispatch_case")
+        ]
     notices = (
         Notice(u, kind, in_language_of(u, title, number=case.number), case.title, **about(case))
         for u, kind, title in told
@@ -411,9 +553,11 @@ def _notify_new_holders(case: Case, *, action: str, actor: Any, department_ids: 
 def _clocks_after_transition(case: Case, action: str, from_state: str, new_orders: list[WorkOrder]) -> None:
     """Stop the clocks of the steps a transition finished and start those it began (cases.deadlines); the case's
     first running deadline is set on the object, for the caller's save of the case row."""
-    if action in ("assign", "suspend", "resume", "supervise"):
+    if action in ("assign", "suspend", "resume", "supervise", "report_again", "keep_closed"):
         return
-    if action == "evaluate":
+    if action == "rehandle":  # every clock stops; a case back at the street waits for its new dispatch
+        closed, opened = None, ([("dispatch", None, None)] if case.state == State.ACCEPTED else [])
+    elif action == "evaluate":
         closed, opened = ("evaluate",), []
     elif action in ("return", "cancel", "mark_duplicate", "reopen"):
         closed, opened = None, []  # every clock
@@ -576,7 +720,16 @@ def work_order_step(
 
 
 def suggest_departments(*, case: Case) -> list[Department]:
-    """Lead department suggested from the category and the holder's region (lead first)."""
+    """Lead department suggested for a dispatch: the last round's lead when the case comes back (重办), else the
+    category's lead kind serving the holder's region."""
+    last = (
+        case.work_orders.filter(is_lead=True, department__is_active=True)
+        .select_related("department")
+        .order_by("-round", "-id")
+        .first()
+    )
+    if last is not None:
+        return [last.department]
     kinds = case.category.lead_department_kinds or {}
     paths = [case.region.path[: i * Region.steplen] for i in range(1, case.region.depth + 1)]
     serving = Department.objects.filter(region__path__in=paths, is_active=True).select_related("region")

@@ -1,14 +1,17 @@
 from django.urls import path
 
-from . import party_views, views
+from . import home_views, party_views, views
 from .open311 import key_views
 
 urlpatterns = [
     path("", views.case_list, name="case_list"),
     path("report/", views.case_report, name="case_report"),
     path("report/nearby/", views.report_nearby, name="case_report_nearby"),
+    path("report/token/", views.report_token, name="case_report_token"),
+    path("<int:pk>/report-again/", views.case_report_again, name="case_report_again"),
     path("mine/", views.my_cases, name="my_cases"),
     path("verify/", views.verify_queue, name="verify_queue"),
+    path("callbacks/", home_views.callbacks, name="callbacks"),
     path("triage/", views.triage, name="triage"),
     path("street/", views.street_queue, name="street_queue"),
     path("street/bulk/", views.street_bulk, name="street_bulk"),

@@ -19,7 +19,8 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -36,7 +37,7 @@ from . import calendar as business_calendar
 from . import case_parties, forms, selectors, services
 from .deadlines import light_of
 from .models import CalendarDay, Case, PartyRole, WorkOrder
-from .workflow import TRANSITIONS, State, available_steps
+from .workflow import TRANSITIONS, Satisfaction, State, available_steps
 
 CONFLICT = gettext_lazy("This case changed while you were looking at it; reload.")
 NOT_NOW = gettext_lazy("This is not possible on the case as it is now.")
@@ -120,6 +121,8 @@ def _describe(event) -> None:
     event.to_label = State(event.to_state).label if event.to_state in State.values else event.to_state
     if event.from_label == event.to_label:
         event.from_label = ""
+    satisfaction = event.data.get("satisfaction") if isinstance(event.data, dict) else None
+    event.satisfaction_label = Satisfaction(satisfaction).label if satisfaction in Satisfaction.values else ""
 
 
 def _action(code: str, form, url: str, label, chips=(), *, version: int | None = None) -> dict[str, Any]:
@@ -285,19 +288,85 @@ def _case_page(
 # --- reporting --------------------------------------------------------------------------------------------
 
 
-@login_required
-def case_report(request: HttpRequest) -> HttpResponse:
+def _report_form(request: HttpRequest) -> forms.ReportForm:
     if not access.user_can_anywhere(request.user, "cases.report_case"):
         raise PermissionDenied(_("You may not report cases anywhere."))
     grids = selectors.reportable_grids(user=request.user)
     default = selectors.default_grid(user=request.user, grids=grids)
-    form = forms.ReportForm(
+    return forms.ReportForm(
         request.POST or None,
         request.FILES or None,
         categories=selectors.report_categories(),
         grids=grids,
         initial={"region": default.pk if default else None},
     )
+
+
+@login_required
+@require_POST
+def case_report_again(request: HttpRequest, pk: int) -> HttpResponse:
+    """再次上报: the report form's "same problem" button adds the report (text, photos, place, reporter) to the
+    open case as a "reported again" event instead of making a new case."""
+    case = selectors.case_get(user=request.user, pk=pk)
+    again = forms.ReportAgainForm(request.POST, request.FILES)
+    problems: list[str] = []
+    if again.is_valid():
+        try:
+            services.case_transition(case=case, action="report_again", actor=request.user, **again.service_kwargs())
+        except ValidationError as exc:
+            problems = exc.messages
+        except (services.StaleCase, services.TransitionNotAllowed, PermissionDenied) as exc:
+            problems = [str(exc)]
+        else:
+            messages.success(
+                request, _("Your report was added to case %(number)s (reported again).") % {"number": case.number}
+            )
+            return redirect("case_detail", pk=case.pk)
+    else:
+        problems = [f"{e}" for errors in again.errors.values() for e in errors]
+    form = _report_form(request)
+    form.is_valid()
+    context = {"form": form, "nearby": [], "had_files": bool(request.FILES), "again_errors": problems}
+    return render(request, "cases/report.html", context, status=400)
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
+def _report_json(request: HttpRequest, form: forms.ReportForm) -> HttpResponse:
+    """A report sent by the phone's outbox (static/js/outbox.js): JSON in, JSON out, no nearby warning (a draft
+    queued offline could not show it). 201 with the case's number, 200 with the first case's number when the
+    same draft was sent before, 400 with the errors per field (the draft stays on the phone for editing)."""
+    if not form.is_valid():
+        errors = {field: [str(e) for e in errs] for field, errs in form.errors.items()}
+        return JsonResponse({"errors": errors}, status=400)
+    try:
+        case = services.case_report(reporter=request.user, **form.service_kwargs())
+    except ValidationError as exc:
+        errors = exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+        return JsonResponse({"errors": errors}, status=400)
+    except PermissionDenied as exc:
+        return JsonResponse({"errors": {"__all__": [str(exc)]}}, status=403)
+    replayed = getattr(case, "replayed", False)
+    return JsonResponse({"number": case.number, "url": case.url, "replayed": replayed}, status=200 if replayed else 201)
+
+
+def report_token(request: HttpRequest) -> HttpResponse:
+    """A CSRF token for the outbox's sends (the service worker has no page to read one from); 401 when signed
+    out, so that the phone keeps the draft and says why."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"errors": {"__all__": [str(_("Sign in again to send your reports."))]}}, status=401)
+    response = JsonResponse({"csrf": get_token(request), "user": request.user.get_username()})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def case_report(request: HttpRequest) -> HttpResponse:
+    form = _report_form(request)
+    if request.method == "POST" and _wants_json(request):
+        return _report_json(request, form)
     nearby: list[Case] = []
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -307,6 +376,9 @@ def case_report(request: HttpRequest) -> HttpResponse:
             )
         if not nearby:
             case = call_service(form, services.case_report, reporter=request.user, **form.service_kwargs())
+            if case is not None and getattr(case, "replayed", False):
+                messages.info(request, _("This report was sent before: case %(number)s.") % {"number": case.number})
+                return redirect("case_detail", pk=case.pk)
             if case is not None:
                 messages.success(request, _("Case %(number)s reported.") % {"number": case.number})
                 return redirect("case_detail", pk=case.pk)
@@ -355,7 +427,10 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def my_cases(request: HttpRequest) -> HttpResponse:
-    return _list_page(request, selectors.my_cases(user=request.user), title=_("My cases"))
+    form = forms.SortForm(request.GET or None, default_sort="newest")
+    page = _sorted_page(request, selectors.my_cases(user=request.user), form)
+    context = {"page": page, "title": _("My cases"), "sort_form": form, "outbox": True}
+    return render(request, "cases/case_list.html", context)
 
 
 @login_required

@@ -67,10 +67,20 @@ class Transition:
     at: str
     requires: frozenset[str] = frozenset()
     bulk: bool = False  # safe to fire on many cases at once from a queue
+    # A fact of the case that must hold as well (see ``condition_holds``): "not_evaluated" (one call-back per
+    # closing round), "awaiting_rehandle" (an unsatisfied call-back waits for the dispatcher's decision).
+    condition: str = ""
 
 
-def _t(code, label, sources, target, perm, at, requires=(), bulk=False) -> Transition:
-    return Transition(code, label, frozenset(sources), target, perm, at, frozenset(requires), bulk)
+def _t(code, label, sources, target, perm, at, requires=(), bulk=False, condition="") -> Transition:
+    return Transition(code, label, frozenset(sources), target, perm, at, frozenset(requires), bulk, condition)
+
+
+class Rehandle(models.TextChoices):
+    """What an unsatisfied call-back does (setting ``GOVGRID_REHANDLE_ON_UNSATISFIED``)."""
+
+    AUTO = "auto", _("re-handle at once")  # 自动重办
+    QUEUE = "queue", _("queue for the dispatcher's decision")  # 由调度员决定
 
 
 S = State
@@ -154,6 +164,39 @@ TRANSITIONS: dict[str, Transition] = {
             "cases.evaluate_case",
             At.HOLDER,
             {"satisfaction"},
+            condition="not_evaluated",
+        ),
+        # 重办: back to the level that dispatched (accepted, to dispatch a new round), or to community triage when
+        # the community settled it; fired by the service itself on "unsatisfied", or by the dispatcher when queued.
+        _t(
+            "rehandle",
+            _("Re-handle (unsatisfied call-back)"),
+            {S.CLOSED},
+            None,
+            "cases.dispatch_case",
+            At.HOLDER,
+            {"comment"},
+            condition="awaiting_rehandle",
+        ),
+        _t(
+            "keep_closed",
+            _("Keep it closed"),
+            {S.CLOSED},
+            S.CLOSED,
+            "cases.dispatch_case",
+            At.HOLDER,
+            {"comment"},
+            condition="awaiting_rehandle",
+        ),
+        # 再次上报: someone reports the same problem again; their report joins the open case (no cancel needed).
+        _t(
+            "report_again",
+            _("Reported again"),
+            OPEN_STATES,
+            None,
+            "cases.report_case",
+            At.GRID,
+            {"comment"},
         ),
         _t("assign", _("Assign to a person"), OPEN_STATES, None, "cases.dispatch_case", At.HOLDER, {"assignee"}),
         _t(
@@ -223,6 +266,15 @@ class Satisfaction(models.TextChoices):
     SATISFIED = "satisfied", _("Satisfied")  # 满意
     BASICALLY = "basically", _("Basically satisfied")  # 基本满意
     UNSATISFIED = "unsatisfied", _("Unsatisfied")  # 不满意
+
+
+def condition_holds(t: Transition, *, satisfaction: str, awaiting_rehandle: bool) -> bool:
+    """The transition's extra condition on the case's facts (True when it has none)."""
+    if t.condition == "not_evaluated":
+        return not satisfaction
+    if t.condition == "awaiting_rehandle":
+        return awaiting_rehandle
+    return True
 
 
 def available(state: str) -> list[Transition]:

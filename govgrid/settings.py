@@ -253,6 +253,9 @@ GOVGRID_WORKDAY_COUNTRY = env.str("GOVGRID_WORKDAY_COUNTRY", default="CN")
 # 督办 goes to at most this many people per level (the first granted there).
 GOVGRID_YELLOW_FRACTION = env.float("GOVGRID_YELLOW_FRACTION", default=0.75)
 GOVGRID_DEADLINE_NOTIFY_MAX = env.int("GOVGRID_DEADLINE_NOTIFY_MAX", default=10)
+# An unsatisfied call-back (回访不满意): "auto" sends the case back for re-handling (重办) at once, "queue" leaves
+# the decision (re-handle or keep closed) to the dispatcher of the level that closed it.
+GOVGRID_REHANDLE_ON_UNSATISFIED = env.str("GOVGRID_REHANDLE_ON_UNSATISFIED", default="auto")
 
 # The benchmarks' floor page (bench/views.py): only for the server bench_cases starts; never on an installation.
 GOVGRID_BENCH_FLOOR = env.bool("GOVGRID_BENCH_FLOOR", default=False)

@@ -2,9 +2,16 @@ from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
+from cases.home_views import home
+from govgrid import pwa
+
 # Uploaded files are never served from MEDIA_URL: attachments go through cases.views, which checks who asks.
 urlpatterns = [
     path("django-admin/", admin.site.urls),
+    path("", home, name="home"),  # each role's home is its work (cases.home_views)
+    path("sw.js", pwa.service_worker, name="service_worker"),
+    path("manifest.webmanifest", pwa.manifest, name="manifest"),
+    path("offline/", pwa.offline, name="offline"),
     path("api/", include("govgrid.api.urls")),
     path("open311/v2/", include("cases.open311.urls")),
     path("cases/", include("cases.urls")),

@@ -138,4 +138,23 @@ def seed_demo() -> list[tuple[str, str]]:
         for dept_code in DEPARTMENT_MEMBERS.get(username, []):
             Department.objects.get(code=dept_code).members.add(user)
         logins.append((username, what))
+    _staff_every_department(actor)
     return logins
+
+
+def _staff_every_department(actor: User) -> None:
+    """Every demo department has an active member (a work order sent to a department nobody staffs would wait
+    forever): those without one of the demo logins get a duty account ``duty-<department code>``."""
+    from django.contrib.auth.hashers import make_password
+
+    hashed = None
+    for department in Department.objects.filter(is_active=True, members__isnull=True).select_related("region"):
+        hashed = hashed or make_password(DEMO_PASSWORD)  # hashed once: the hasher is slow on purpose
+        username = f"duty-{department.code}"
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(username=username, display_name=f"{department.name}值班员", region=department.region)
+            user.password = hashed
+            user.save()
+            _grant(actor, department.region, "department_handler", user=user)
+        department.members.add(user)

@@ -35,7 +35,7 @@ from .forms import (
     call_service,
 )
 from .geo import locate as locate_point
-from .models import Grant, Region, Role
+from .models import Region, Role
 
 
 def _region_actions(user, region: Region) -> dict[str, bool]:
@@ -61,20 +61,7 @@ def _require_anywhere(user, perm: str) -> None:
         raise PermissionDenied(_("You do not have the permission “%(perm)s” anywhere.") % {"perm": perm})
 
 
-# --- home, language -----------------------------------------------------------------------------------------
-
-
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    roots = selectors.region_roots(user=request.user)
-    grants = request.user.grants.select_related("region", "role", "permission") if request.user.is_authenticated else []
-    team_grants = Grant.objects.filter(group__user=request.user).select_related("region", "role", "permission", "group")
-    departments = request.user.departments.select_related("region")
-    return render(
-        request,
-        "grids/home.html",
-        {"roots": roots, "grants": grants, "team_grants": team_grants, "departments": departments},
-    )
+# --- language ------------------------------------------------------------------------------------------------
 
 
 @require_POST

@@ -50,3 +50,8 @@ document.addEventListener("click", (event) => {
     document.getElementById(button.dataset.lngField).value = p.coords.longitude.toFixed(6);
   });
 });
+// data-fold-phone: sections folded on a phone (the case page's timeline and clocks), open on wider screens.
+document.addEventListener("DOMContentLoaded", () => {
+  if (!window.matchMedia("(max-width: 575.98px)").matches) return;
+  document.querySelectorAll("details[data-fold-phone]").forEach((el) => { el.open = false; });
+});

@@ -63,6 +63,7 @@
             region.add(option);
           }
           region.value = String(g.id);
+          region.dispatchEvent(new Event("change", { bubbles: true }));
         }
       })
       .catch(() => { out.textContent = locate.dataset.failed; });
@@ -80,6 +81,7 @@
         (p) => {
           latInput.value = p.coords.latitude.toFixed(6);
           lngInput.value = p.coords.longitude.toFixed(6);
+          latInput.dispatchEvent(new Event("change", { bubbles: true })); // the draft keeps the place
           showGrid(latInput.value, lngInput.value);
         },
         (err) => { out.textContent = locate.dataset.failed + " " + (err.message || ""); },
@@ -97,6 +99,7 @@
     reportForm.addEventListener("submit", (event) => {
       const submitter = event.submitter;
       if ((submitter && submitter.name === "confirm_nearby") || reportForm.dataset.checked === "1") return;
+      if (submitter && submitter.hasAttribute("formaction")) return; // "same problem": adds to that case
       const field = (name) => (reportForm.querySelector("[name=" + name + "]") || {}).value || "";
       const lat = field("lat"), lng = field("lng"), category = field("category");
       if (!lat || !lng || !category) return;
@@ -160,4 +163,25 @@
     }
     el.dataset.drawn = "1";
   }
+})();
+
+// The dispatch form: the lead department is not offered again among the assisting ones.
+(function () {
+  "use strict";
+  function syncLead(select) {
+    if (!select.form) return;
+    select.form.querySelectorAll('input[name="' + select.dataset.leadOf + '"]').forEach((box) => {
+      const isLead = box.value === select.value;
+      const row = box.closest(".form-check") || box.parentElement;
+      if (isLead) box.checked = false;
+      box.disabled = isLead;
+      if (row) row.hidden = isLead;
+    });
+  }
+  const all = (root) => root.querySelectorAll("select[data-lead-of]").forEach(syncLead);
+  document.addEventListener("change", (event) => {
+    if (event.target.matches("select[data-lead-of]")) syncLead(event.target);
+  });
+  document.addEventListener("htmx:afterSwap", (event) => all(event.detail.target || document));
+  all(document);
 })();

@@ -14,7 +14,7 @@ from grids.models import User
 def test_seed_demo_loads_cases_at_every_stage_once(db):
     out = StringIO()
     call_command("seed_demo", stdout=out)
-    assert "11 demo cases" in out.getvalue()
+    assert "12 demo cases" in out.getvalue()
     states = sorted(Case.objects.values_list("state", flat=True))
     assert {State.REPORTED, State.CALLED, State.ACCEPTED, State.DISPATCHED, State.PENDING_VERIFICATION} <= set(states)
     assert State.CLOSED in states
@@ -25,9 +25,15 @@ def test_seed_demo_loads_cases_at_every_stage_once(db):
     # Only 白鹭区's grid worker reported in 白鹭区; 青石区's people never see it.
     far = Case.objects.get(region__code__startswith="519903")
     assert far.reporter == User.objects.get(username="gridworker2")
+    # Every department has an active member: no work order waits for nobody.
+    from grids.models import Department
+
+    assert not Department.objects.filter(is_active=True).exclude(members__is_active=True).exists()
+    members = User.objects.filter(departments__isnull=False).count()
     # Loading again adds nothing.
     call_command("seed_demo", stdout=StringIO())
     assert seed_demo_cases() == 0
+    assert User.objects.filter(departments__isnull=False).count() == members
     assert Case.objects.count() == len(states)
 
 

@@ -206,10 +206,10 @@ def test_close_evaluate_reopen_and_duplicate(cast, category):
     case = services.case_transition(case=case, action="verify_ok", actor=cast.worker)
     case = services.case_transition(case=case, action="close", actor=cast.dispatcher)
     case = services.case_transition(
-        case=case, action="evaluate", actor=cast.hotline, satisfaction="unsatisfied", comment="不满意"
+        case=case, action="evaluate", actor=cast.hotline, satisfaction="basically", comment="基本满意"
     )
-    assert case.state == State.CLOSED and case.satisfaction == "unsatisfied"
-    case = services.case_transition(case=case, action="reopen", actor=cast.dispatcher, comment="重办")
+    assert case.state == State.CLOSED and case.satisfaction == "basically"
+    case = services.case_transition(case=case, action="reopen", actor=cast.dispatcher, comment="重新核实")
     assert (case.state, case.level, case.closed_at) == (State.REPORTED, Level.COMMUNITY, None)
     again = report(cast, category, title="同一摊点")
     with pytest.raises(ValidationError):

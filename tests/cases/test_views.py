@@ -362,12 +362,11 @@ def test_bulk_accept_fires_each_case_and_reports_failures(cast, category):
 
 def test_dispatch_by_post_creates_work_orders(cast, category):
     case = accepted(cast, category)
-    response = act(
-        cast.dispatcher,
-        case,
-        "dispatch",
-        {"lead": cast.d["cgzf"].pk, "assisting": [cast.d["zj"].pk, cast.d["pcs"].pk], "comment": "两日内处置"},
-    )
+    data = {"lead": cast.d["cgzf"].pk, "assisting": [cast.d["zj"].pk, cast.d["pcs"].pk], "comment": "两日内处置"}
+    warned = act(cast.dispatcher, case, "dispatch", data)  # nobody staffs 派出所 in this cast: asked to confirm
+    assert warned.status_code == 400 and "Nobody staffs 派出所" in warned.text
+    assert not WorkOrder.objects.filter(case=case).exists()
+    response = act(cast.dispatcher, case, "dispatch", {**data, "confirm_unstaffed": "on"})
     assert response.status_code == 302
     orders = list(WorkOrder.objects.filter(case=case).order_by("-is_lead", "id"))
     assert [(o.department.kind, o.is_lead) for o in orders][0] == ("cgzf", True)
@@ -480,9 +479,10 @@ def test_close_evaluate_reopen_duplicate_and_assign(cast, category):
     services.case_transition(case=case, action="settle", actor=cast.community, comment="已调解")
     services.case_transition(case=case, action="verify_ok", actor=cast.worker)
     assert act(cast.dispatcher, case, "close").status_code == 302
-    assert act(cast.hotline, case, "evaluate", {"satisfaction": "unsatisfied", "comment": "仍有"}).status_code == 302
-    assert Case.objects.get(pk=case.pk).satisfaction == "unsatisfied"
-    assert act(cast.dispatcher, case, "reopen", {"comment": "居民不满意"}).status_code == 302
+    assert act(cast.hotline, case, "evaluate", {"satisfaction": "basically", "comment": "还行"}).status_code == 302
+    assert Case.objects.get(pk=case.pk).satisfaction == "basically"
+    assert act(cast.hotline, case, "evaluate", {"satisfaction": "satisfied"}).status_code == 409  # one per round
+    assert act(cast.dispatcher, case, "reopen", {"comment": "复核"}).status_code == 302
     assert Case.objects.get(pk=case.pk).state == State.REPORTED
 
     original = called(cast, category, title="原件")

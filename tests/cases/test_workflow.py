@@ -41,6 +41,9 @@ WHO = {
     "reopen": STREET,
     "evaluate": STREET | {"hotline"},
     "assign": STREET,
+    "rehandle": STREET,
+    "keep_closed": STREET,
+    "report_again": {"worker", "community"},
     "supervise": SUPERVISORS,
     "suspend": STREET,
     "resume": STREET,
@@ -63,7 +66,10 @@ def make_case(cast, category, state: str, action: str = "") -> Case:
         if action == "resume":
             deadlines.pause(case=case)
     level = LEVEL_OF.get(state, Level.STREET)
-    Case.objects.filter(pk=case.pk).update(state=state, level=level)  # test setup only
+    # test setup only; an unsatisfied call-back waits for the dispatcher's decision before rehandle/keep_closed
+    Case.objects.filter(pk=case.pk).update(
+        state=state, level=level, awaiting_rehandle=action in ("rehandle", "keep_closed")
+    )
     if state in (State.DISPATCHED, State.IN_PROGRESS, State.PENDING_VERIFICATION, State.VERIFIED, State.CLOSED):
         wo_state = {State.DISPATCHED: WorkOrderState.ASSIGNED, State.IN_PROGRESS: WorkOrderState.SIGNED}.get(
             state, WorkOrderState.DONE
@@ -180,3 +186,30 @@ def test_the_table_is_complete_and_sane():
         assert t.perm.startswith("cases."), t.code
         assert t.target is None or t.target in State.values
     assert not TRANSITIONS["close"].sources & {State.CLOSED, State.CANCELLED}
+
+
+@pytest.mark.parametrize(
+    ("action", "facts", "holds"),
+    [
+        ("evaluate", {"satisfaction": "", "awaiting_rehandle": False}, True),
+        ("evaluate", {"satisfaction": "satisfied", "awaiting_rehandle": False}, False),
+        ("rehandle", {"satisfaction": "unsatisfied", "awaiting_rehandle": True}, True),
+        ("rehandle", {"satisfaction": "unsatisfied", "awaiting_rehandle": False}, False),
+        ("keep_closed", {"satisfaction": "unsatisfied", "awaiting_rehandle": True}, True),
+        ("keep_closed", {"satisfaction": "", "awaiting_rehandle": False}, False),
+        ("close", {"satisfaction": "satisfied", "awaiting_rehandle": True}, True),
+    ],
+)
+def test_conditions_of_the_table(action, facts, holds):
+    from cases.workflow import condition_holds
+
+    assert condition_holds(TRANSITIONS[action], **facts) is holds
+
+
+def test_a_second_evaluation_of_the_same_round_is_refused(cast, category):
+    case = make_case(cast, category, State.CLOSED, "evaluate")
+    case = services.case_transition(case=case, action="evaluate", actor=cast.hotline, satisfaction="satisfied")
+    assert not services.can_fire(cast.hotline, case, "evaluate")
+    with pytest.raises(services.TransitionNotAllowed):
+        services.case_transition(case=case, action="evaluate", actor=cast.hotline, satisfaction="unsatisfied")
+    assert Case.objects.get(pk=case.pk).satisfaction == "satisfied"

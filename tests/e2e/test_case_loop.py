@@ -28,8 +28,8 @@ def submit(box, **fields) -> None:
         box.locator("summary").click()
     for name, value in fields.items():
         field = box.locator(f"[name={name}]")
-        if name == "lead":
-            field.select_option(label=value)
+        if name == "lead":  # options name the department and its active members ("· 1 member")
+            field.select_option(field.locator("option", has_text=value).first.get_attribute("value"))
         elif name == "refusal_reason":
             field.select_option(value)
         elif name == "assisting":
