@@ -81,7 +81,9 @@ def test_case_loop_across_the_roles(browser, live_server, shot, settings, tmp_pa
     worker.fill("#id_description", "水果摊占用人行道")
     worker.set_input_files("#id_files", files=[photo()])
     worker.click("#use-location")
-    worker.wait_for_function("document.querySelector('[data-testid=located]').textContent.includes('519902001001001')")
+    worker.wait_for_function(
+        "() => document.querySelector('[data-testid=located]').textContent.includes('519902001001001')"
+    )
     shot(worker, "loop-1-gridworker-report")
     with worker.expect_navigation():
         worker.click("[data-testid=report-submit]")

@@ -49,7 +49,7 @@ def test_grid_worker_records_a_visit_and_opens_a_case(browser, live_server, shot
     page.get_by_label("Dispute between neighbours").check()
     page.fill("#id_notes", "楼上装修噪音，与邻居发生争执")
     page.click("[data-testid=use-location]")
-    page.wait_for_function("document.querySelector('[data-testid=location-status]').textContent.includes(',')")
+    page.wait_for_function("() => document.querySelector('[data-testid=location-status]').textContent.includes(',')")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     shot(page, "parties-2-visit-form-phone")
     with page.expect_navigation():
