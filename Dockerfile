@@ -2,7 +2,7 @@
 FROM node:20-slim AS assets
 WORKDIR /build
 COPY package.json bin/vendor-assets ./
-RUN npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
+RUN npm install --omit=dev --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
     && sh vendor-assets /build /build/vendor
 
 FROM python:3.12-slim

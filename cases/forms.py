@@ -56,7 +56,9 @@ class ReportForm(forms.Form):
     """上报: what, where, how urgent, with photos."""
 
     category = forms.TypedChoiceField(label=_("Category"), coerce=int)
-    title = forms.CharField(label=_("Title"), max_length=120)
+    title = forms.CharField(
+        label=_("Title"), max_length=120, required=False, help_text=_("Optional: the category's name when empty.")
+    )
     description = _comment(label=_("Description"), rows=3)
     urgency = forms.ChoiceField(
         label=_("Urgency"), required=False, choices=[("", _("Category default")), *Urgency.choices]
@@ -98,6 +100,11 @@ class ReportForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        # A phone report needs no typing: the title defaults to the category (and the address when given).
+        category = data.get("category")
+        if not (data.get("title") or "").strip() and isinstance(category, Category):
+            address = (data.get("address") or "").strip()
+            data["title"] = f"{category.name} · {address}"[:120] if address else category.name
         if data.get("region") is None and (data.get("lat") is None or data.get("lng") is None):
             if "region" not in self.errors:
                 self.add_error("region", _("Choose the grid, or use your location."))

@@ -63,7 +63,7 @@
             region.add(option);
           }
           region.value = String(g.id);
-          region.dispatchEvent(new Event("change", { bubbles: true }));
+          if (region.form) region.form.dispatchEvent(new Event("change"));
         }
       })
       .catch(() => { out.textContent = locate.dataset.failed; });
@@ -81,7 +81,7 @@
         (p) => {
           latInput.value = p.coords.latitude.toFixed(6);
           lngInput.value = p.coords.longitude.toFixed(6);
-          latInput.dispatchEvent(new Event("change", { bubbles: true })); // the draft keeps the place
+          if (latInput.form) latInput.form.dispatchEvent(new Event("change")); // the draft keeps the place
           showGrid(latInput.value, lngInput.value);
         },
         (err) => { out.textContent = locate.dataset.failed + " " + (err.message || ""); },
@@ -182,6 +182,6 @@
   document.addEventListener("change", (event) => {
     if (event.target.matches("select[data-lead-of]")) syncLead(event.target);
   });
-  document.addEventListener("htmx:afterSwap", (event) => all(event.detail.target || document));
+  document.addEventListener("htmx:afterSettle", () => all(document)); // forms arrive by htmx as they are opened
   all(document);
 })();

@@ -42,6 +42,14 @@ def key(db):
 
 
 @pytest.fixture
+def client():
+    """A client app that asks for English (the city's default is Chinese)."""
+    from django.test import Client
+
+    return Client(headers={"accept-language": "en"})
+
+
+@pytest.fixture
 def street(cast):
     return cast
 

@@ -62,15 +62,22 @@ def test_outbox_send_answers_json(cast, category, settings, tmp_path):
     second = client.post(url, data, headers={"accept": "application/json"})
     assert second.status_code == 200 and second.json()["number"] == case.number and second.json()["replayed"]
     refused = client.post(
+        url,
+        {**data, "category": "999999", "idempotency_key": str(uuid.uuid4())},
+        headers={"accept": "application/json"},
+    )
+    assert refused.status_code == 400 and "category" in refused.json()["errors"]
+    untitled = client.post(
         url, {**data, "title": "", "idempotency_key": str(uuid.uuid4())}, headers={"accept": "application/json"}
     )
-    assert refused.status_code == 400 and "title" in refused.json()["errors"]
+    assert untitled.status_code == 201  # a phone report needs no typing: the title is the category's name
+    assert Case.objects.get(number=untitled.json()["number"]).title == category.name
     outside = {**data, "lat": 1.0, "lng": 1.0, "idempotency_key": str(uuid.uuid4())}
     assert client.post(url, outside, headers={"accept": "application/json"}).status_code == 400
-    assert Case.objects.count() == 1
+    assert Case.objects.count() == 2
     # the plain form with the same key goes to the first case instead of making another
     again = client.post(url, {**data, "confirm_nearby": "1"})
-    assert again.status_code == 302 and again["Location"] == case.url and Case.objects.count() == 1
+    assert again.status_code == 302 and again["Location"] == case.url and Case.objects.count() == 2
 
 
 def test_token_endpoint_and_csrf(cast, category):

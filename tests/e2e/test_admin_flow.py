@@ -68,6 +68,7 @@ def test_admin_adds_grid_grants_role_and_scopes_hold(new_page, shot, settings):
     # The grantee logs in (on a phone) and sees the grid.
     worker = new_page(viewport={"width": 390, "height": 844})
     login(worker, "newcomer", DEMO_PASSWORD)
+    worker.click("[data-testid=home-roles] summary")  # the home opens with the work; where one works is folded
     assert "东湖和平社区第5网格" in worker.inner_text("main")
     worker.click("text=东湖和平社区第5网格")
     assert worker.inner_text("[data-testid=region-name]") == "东湖和平社区第5网格"

@@ -146,21 +146,27 @@ def test_refused_report_keeps_the_draft_for_editing(browser, live_server, settin
     page.goto("/cases/report/")
     controlled(page)
     fill_report(page, category, "to be refused")
-    page.fill("#id_title", "")  # a title is required: the server refuses it once it is sent
+    # a point outside every grid, and no grid chosen: the server refuses it once it is sent
+    page.select_option("#id_region", "")
+    page.fill("#id_lat", "1")
+    page.fill("#id_lng", "1")
     page.fill("#id_description", "no title")
+    page.wait_for_timeout(600)  # the draft is saved a moment after the last keystroke
     ctx.set_offline(True)
     page.click("[data-testid=report-submit]")
     page.wait_for_selector("[data-testid=outbox-queued]:visible")
     ctx.set_offline(False)
     refused = page.locator("[data-testid=outbox-item][data-state=refused]")
     refused.wait_for(timeout=20_000)
-    assert "required" in refused.inner_text()
+    assert "No active grid contains this point" in refused.inner_text()
     with page.expect_navigation():
         refused.locator("[data-outbox-edit]").click()
     page.wait_for_selector("[data-testid=draft-note]:visible")
     assert page.input_value("#id_description") == "no title"
     assert page.evaluate("document.getElementById('id_files').files.length") == 1
     page.fill("#id_title", "edited and sent")
+    page.click("#use-location")
+    page.wait_for_function("() => document.getElementById('id_lat').value.startsWith('30')")
     with page.expect_navigation(url="**/cases/*/"):
         page.click("[data-testid=report-submit]")
     assert Case.objects.filter(title="edited and sent").count() == 1
