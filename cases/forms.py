@@ -234,8 +234,13 @@ class DispatchForm(CaseActionForm):
             self.fields["lead"].queryset = departments
             self.fields["assisting"].queryset = departments
             if self.is_bound:
-                submitted = [self.data.get(self.add_prefix("lead")), *self.data.getlist(self.add_prefix("assisting"))]
-                ids = [int(v) for v in submitted if isinstance(v, str) and v.isascii() and v.isdigit() and len(v) < 19]
+                many = self.data.getlist if hasattr(self.data, "getlist") else self.data.get
+                assisting = many(self.add_prefix("assisting")) or []
+                if not isinstance(assisting, list | tuple):
+                    assisting = [assisting]
+                submitted = [self.data.get(self.add_prefix("lead")), *assisting]
+                submitted = [str(v.pk if isinstance(v, Department) else v) for v in submitted if v is not None]
+                ids = [int(v) for v in submitted if v.isascii() and v.isdigit() and len(v) < 19]
                 found = {str(d.pk): d for d in departments.filter(pk__in=ids)} if ids else {}
                 self.fields["lead"].found = self.fields["assisting"].found = found
         for name in ("lead", "assisting"):
