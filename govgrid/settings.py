@@ -427,6 +427,8 @@ SPECTACULAR_SETTINGS = {
         "UrgencyEnum": "cases.models.Urgency",
         "CaseSourceEnum": "cases.models.Source",
         "ReportSourceEnum": "cases.api.serializers.REPORT_SOURCES",
+        "HouseholdKindEnum": "parties.models.HouseholdKind",
+        "OrganisationKindEnum": "parties.models.OrganisationKind",
     },
 }
 

@@ -150,8 +150,12 @@ def tags(kind: str) -> QuerySet[Tag]:
 
 def household_list(*, user: Any, region: Region, filters: dict | None = None) -> QuerySet[Household]:
     """The households under ``region`` (already checked visible), filtered: building, kind, tag, uncovered, q."""
+    return _household_filtered(Household.objects.filter(_in(region), is_active=True), filters)
+
+
+def _household_filtered(rows: QuerySet[Household], filters: dict | None) -> QuerySet[Household]:
     f = {k: v for k, v in (filters or {}).items() if v not in (None, "", [])}
-    rows = Household.objects.filter(_in(region), is_active=True).select_related("building", "keeper", "region")
+    rows = rows.select_related("building", "keeper", "region")
     if building := f.get("building"):
         rows = rows.filter(building=building)
     if kind := f.get("kind"):
@@ -163,6 +167,29 @@ def household_list(*, user: Any, region: Region, filters: dict | None = None) ->
     if q := str(f.get("q", "")).strip():
         rows = rows.filter(Q(room__icontains=q) | Q(address__icontains=q) | Q(building__name__icontains=q))
     return rows.defer("notes", "region__boundary")
+
+
+def region_by_code(*, user: Any, code: str, perm: str = VIEW) -> Region:
+    """A region named by its code where the user holds ``perm`` (or below such a node), else 404."""
+    return get_object_or_404(access.scope(user, perm, Region.objects.defer("boundary")), code=code)
+
+
+def households_visible(*, user: Any, region: Region | None = None, filters: dict | None = None) -> QuerySet[Household]:
+    """Households under ``region`` (checked visible by the caller), or every household the user may see, with the
+    name of each one's head (a subquery): the API's list."""
+    rows = Household.objects.filter(is_active=True)
+    rows = rows.filter(_in(region)) if region is not None else _visible(user, rows)
+    head = Resident.objects.filter(household=OuterRef("pk"), relation="head", deceased_on__isnull=True).order_by("id")
+    rows = _household_filtered(rows, filters).annotate(head_name=Subquery(head.values("name")[:1]))
+    return rows.prefetch_related("tags")
+
+
+def organisations_visible(*, user: Any, region: Region | None = None, q: str = "") -> QuerySet[Organisation]:
+    rows = Organisation.objects.filter(is_active=True).select_related("building", "keeper", "region")
+    rows = rows.filter(_in(region)) if region is not None else _visible(user, rows)
+    if q := (q or "").strip():
+        rows = rows.filter(Q(name__icontains=q) | Q(uscc=q.upper()))
+    return rows.defer("notes", "region__boundary").prefetch_related("tags")
 
 
 def household_page(*, user: Any, region: Region, filters: dict | None = None, after: str = "") -> Page:

@@ -11,6 +11,7 @@ from rest_framework.routers import DefaultRouter
 from cases.api import views as cases_api
 from grids.api import views as grids_api
 from notifications.api import views as notifications_api
+from parties.api import views as parties_api
 
 router = DefaultRouter()
 router.include_root_view = False
@@ -22,6 +23,9 @@ router.register("cases", cases_api.CaseViewSet, basename="api-case")
 router.register("work-orders", cases_api.WorkOrderViewSet, basename="api-work-order")
 router.register("attachments", cases_api.AttachmentViewSet, basename="api-attachment")
 router.register("notifications", notifications_api.NotificationViewSet, basename="api-notification")
+router.register("households", parties_api.HouseholdViewSet, basename="api-household")
+router.register("residents", parties_api.ResidentViewSet, basename="api-resident")
+router.register("organisations", parties_api.OrganisationViewSet, basename="api-organisation")
 
 
 def docs(view):
