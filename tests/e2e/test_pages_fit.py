@@ -120,3 +120,70 @@ def test_navigation_is_grouped_and_the_account_menu_is_readable(browser, live_se
     page.wait_for_selector("html[lang=en]")
     assert page.locator("[data-testid=nav-work]").inner_text().strip() == "Work"
     ctx.close()
+
+
+def unreachable_by_keyboard(page, limit: int = 300) -> list[str]:
+    """Tab from the top of the page: every visible control of the main content must take the focus (one radio
+    per group, as arrow keys move inside a group). Returns the controls Tab never reached."""
+    total = page.evaluate(
+        """() => {
+            let i = 0; const radios = new Set();
+            for (const el of document.querySelectorAll(
+                'main a[href], main button, main input:not([type=hidden]), main select, main textarea, main summary')) {
+                // checkVisibility: not rendered, hidden, or inside a folded <details> (opened by its summary first)
+                const r = el.getBoundingClientRect();
+                if (el.disabled || r.width === 0 || r.height === 0 || !el.checkVisibility({visibilityProperty: true})) continue;
+                if (el.tagName !== 'SUMMARY' && el.closest('details:not([open])')) continue;
+                if (el.type === 'radio') { if (radios.has(el.name)) continue; radios.add(el.name); }
+                el.dataset.kb = String(i++);
+            }
+            if (document.activeElement) document.activeElement.blur();
+            return i;
+        }"""
+    )
+    reached: set[str] = set()
+    radio_groups: set[str] = set()
+    for _ in range(limit):
+        if len(reached) >= total:
+            break
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "() => { const e = document.activeElement; return e ? [e.dataset.kb || '', e.type || '', e.name || ''] : null; }"
+        )
+        if focused:
+            kb, kind, name = focused
+            if kb:
+                reached.add(kb)
+            if kind == "radio":
+                radio_groups.add(name)
+    return page.evaluate(
+        """([reached, groups]) => [...document.querySelectorAll('[data-kb]')]
+            .filter(e => !reached.includes(e.dataset.kb) && !(e.type === 'radio' && groups.includes(e.name)))
+            .map(e => e.outerHTML.slice(0, 140))""",
+        [sorted(reached), sorted(radio_groups)],
+    )
+
+
+def test_every_control_of_the_main_pages_is_reachable_by_keyboard(browser, live_server, demo, violations):
+    case = Case.objects.filter(region__code__startswith="519902", state="dispatched").first()
+    pages = {
+        "gridworker": ["/", "/cases/report/", "/cases/mine/"],
+        "dispatcher": ["/", "/cases/street/", f"/cases/{case.pk}/"],
+        "handler": ["/", "/cases/inbox/"],
+        "admin": ["/", "/regions/"],
+    }
+    missing = {}
+    for username, paths in pages.items():
+        ctx = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900}, locale="zh-CN")
+        page = ctx.new_page()
+        watch(page, violations)
+        login(page, username, DEMO_PASSWORD)
+        for path in paths:
+            response = page.goto(path)
+            assert response is not None and response.status == 200, (username, path)
+            page.wait_for_load_state("load")
+            found = unreachable_by_keyboard(page)
+            if found:
+                missing[f"{username} {path}"] = found
+        ctx.close()
+    assert not missing, "controls Tab never reaches:\n" + json.dumps(missing, ensure_ascii=False, indent=1)
