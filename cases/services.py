@@ -16,6 +16,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
@@ -348,7 +349,10 @@ def case_transition(
         elif action == "verify_ok":
             case.state = State.VERIFIED
         elif action == "verify_failed":
-            done = case.work_orders.filter(state=WorkOrderState.DONE)
+            # The rework is the current round's: orders of a round before a 重办 stay done on the record (and the
+            # same department may hold a live order of the new round).
+            latest = case.work_orders.order_by("-round").values("round")[:1]
+            done = case.work_orders.filter(state=WorkOrderState.DONE, round=Subquery(latest))
             chosen = data.get("work_orders")
             if chosen:
                 done = done.filter(pk__in=[w.pk for w in chosen])

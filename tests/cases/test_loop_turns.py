@@ -54,6 +54,23 @@ def test_unsatisfied_call_back_sends_the_case_back_to_the_dispatcher(
     assert Case.objects.filter(events__transition="rehandle").distinct().count() == 1
 
 
+def test_a_failed_verification_after_a_rehandle_reworks_only_the_new_round(cast, category):
+    """The same department re-dispatched in round 2: a failed verification sends back round 2's order only (round
+    1's stays done), where reworking both would give the department two live orders of one case."""
+    case = finished(cast, category)
+    case = services.case_transition(case=case, action="evaluate", actor=cast.hotline, satisfaction="unsatisfied")
+    case = services.case_transition(case=case, action="dispatch", actor=cast.dispatcher, departments=[cast.d["cgzf"]])
+    again = case.work_orders.get(round=2)
+    services.work_order_step(work_order=again, action="sign", actor=cast.cg)
+    services.work_order_step(work_order=again, action="complete", actor=cast.cg, result="再次处置")
+    case = Case.objects.get(pk=case.pk)
+    assert case.state == State.PENDING_VERIFICATION
+    case = services.case_transition(case=case, action="verify_failed", actor=cast.worker, comment="仍有摊点")
+    rounds = sorted(WorkOrder.objects.filter(case=case).values_list("round", "state"))
+    assert rounds == [(1, WorkOrderState.DONE), (2, WorkOrderState.SIGNED)]
+    assert case.state == State.IN_PROGRESS
+
+
 def test_one_evaluation_per_closing_round(cast, category):
     case = finished(cast, category)
     case = services.case_transition(case=case, action="evaluate", actor=cast.hotline, satisfaction="unsatisfied")
