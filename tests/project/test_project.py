@@ -175,3 +175,28 @@ def test_pgbouncer_transaction_pooling_turns_server_side_cursors_off_on_primary_
     assert plain.returncode == 0 and plain.stdout.split() == ["False", "False"], plain.stderr
     pooled = _settings_probe({**env, "DATABASE_DISABLE_SERVER_SIDE_CURSORS": "true"}, code)
     assert pooled.returncode == 0 and pooled.stdout.split() == ["True", "True"], pooled.stderr
+
+
+def test_the_static_build_needs_no_secrets_and_nothing_else_starts_without_them(tmp_path):
+    """`collectstatic` with DEBUG off reads no data: a build machine runs it with no secret at all; every other
+    command still refuses to start without SECRET_KEY and the personal-data keys."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DEBUG", "SECRET_KEY", "DATABASE_URL", "REDIS_URL", "GOVGRID_FIELD_KEYS", "GOVGRID_HMAC_KEY")
+    }
+    env = {**clean, "DEBUG": "false", "GOVGRID_VAR_DIR": str(tmp_path), "STATIC_ROOT": str(tmp_path / "static")}
+    built = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert built.returncode == 0, built.stderr
+    assert (tmp_path / "static" / "staticfiles.json").exists()
+    refused = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert refused.returncode != 0 and "SECRET_KEY must be set" in refused.stderr
