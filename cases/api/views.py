@@ -25,7 +25,7 @@ from cases import forms, selectors, services
 from cases.deadlines import light_of
 from cases.models import Case, Category, Urgency, WorkOrder
 from cases.workflow import TRANSITIONS, State
-from govgrid.api.filters import IntegerFilter, StrictFilterBackend, StrictFilterSet, reject_unknown
+from govgrid.api.filters import IntegerFilter, StrictFilterBackend, StrictFilterSet, cleaned, reject_unknown
 from govgrid.api.pagination import KeysetPagination
 from govgrid.errors import Conflict
 from grids.api.views import E400, E401, E403, E404, E409, E429, READ_ERRORS
@@ -163,10 +163,7 @@ class CaseViewSet(viewsets.GenericViewSet):
     queryset = Case.objects.none()
 
     def _query(self) -> dict[str, Any]:
-        fs = CaseFilter(self.request.query_params, queryset=Case.objects.none(), request=self.request)
-        if not fs.is_valid():
-            raise ValidationError({k: [str(m) for m in v] for k, v in fs.errors.items()})
-        return {k: v for k, v in fs.form.cleaned_data.items() if v not in (None, "", [])}
+        return cleaned(CaseFilter, self.request)
 
     def keyset_order(self, request):
         data = self._query()
@@ -386,10 +383,7 @@ class WorkOrderViewSet(viewsets.GenericViewSet):
     queryset = WorkOrder.objects.none()
 
     def _query(self) -> dict[str, Any]:
-        fs = InboxFilter(self.request.query_params, queryset=WorkOrder.objects.none(), request=self.request)
-        if not fs.is_valid():
-            raise ValidationError({k: [str(m) for m in v] for k, v in fs.errors.items()})
-        return fs.form.cleaned_data
+        return cleaned(InboxFilter, self.request, drop_empty=False)
 
     def keyset_order(self, request):
         data = self._query()

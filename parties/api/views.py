@@ -13,7 +13,14 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
-from govgrid.api.filters import BooleanFilter, IntegerFilter, StrictFilterBackend, StrictFilterSet, reject_unknown
+from govgrid.api.filters import (
+    BooleanFilter,
+    IntegerFilter,
+    StrictFilterBackend,
+    StrictFilterSet,
+    cleaned,
+    reject_unknown,
+)
 from govgrid.api.pagination import KeysetPagination
 from grids.api.views import E400, E401, E403, E404, E429, READ_ERRORS
 from parties import selectors, services
@@ -53,13 +60,6 @@ class OrganisationFilter(StrictFilterSet):
 
     def noop(self, rows, name, value):
         return rows
-
-
-def _cleaned(filterset_class, request) -> dict:
-    fs = filterset_class(request.query_params, queryset=filterset_class.Meta.model.objects.none(), request=request)
-    if not fs.is_valid():
-        raise ValidationError({k: [str(m) for m in v] for k, v in fs.errors.items()})
-    return {k: v for k, v in fs.form.cleaned_data.items() if v not in (None, "", [])}
 
 
 def _reveal(request, record) -> Response:
@@ -103,7 +103,7 @@ class HouseholdViewSet(viewsets.GenericViewSet):
         return "sort_key", False
 
     def list(self, request):
-        data = _cleaned(HouseholdFilter, request)
+        data = cleaned(HouseholdFilter, request)
         rows = selectors.households_visible(user=request.user, region=_region(request), filters=data)
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(s.HouseholdSerializer(page, many=True).data)
@@ -172,7 +172,7 @@ class OrganisationViewSet(viewsets.GenericViewSet):
         return "name", False
 
     def list(self, request):
-        data = _cleaned(OrganisationFilter, request)
+        data = cleaned(OrganisationFilter, request)
         rows = selectors.organisations_visible(user=request.user, region=_region(request), q=data.get("q", ""))
         page = self.paginate_queryset(rows)
         return self.get_paginated_response(s.OrganisationSerializer(page, many=True).data)
