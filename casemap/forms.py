@@ -39,7 +39,7 @@ class MapFilterForm(forms.Form):
         required=False,
         choices=[("", _("Any")), ("red", _("Overdue")), ("yellow", _("Due soon")), ("green", _("In time"))],
     )
-    period = forms.ChoiceField(label=_("Reported"), required=False, choices=PERIODS)
+    period = forms.ChoiceField(label=_("Reported in"), required=False, choices=PERIODS)
     date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
 

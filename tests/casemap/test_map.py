@@ -280,4 +280,4 @@ def test_the_page_speaks_chinese(city, people, cases):
     html = c.get(PAGE).content.decode()
     assert "民情地图" in html and "图例" in html
     body = c.get(DATA, {"period": "forever"}).json()
-    assert "period" in body["fields"] and "报告" not in body["code"]
+    assert "period" in body["fields"] and body["detail"].startswith("上报时间")
