@@ -12,7 +12,8 @@
   const COLOURS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"];
   const EMPTY = "#adb5bd";
 
-  const map = L.map(el, { attributionControl: true });
+  // The clusters need a maxZoom even without tiles; quarter zoom steps let a region fill the frame.
+  const map = L.map(el, { attributionControl: true, maxZoom: 19, zoomSnap: 0.25 });
   if (d.tileUrl) L.tileLayer(d.tileUrl, { maxZoom: 19, attribution: d.tileAttribution || "" }).addTo(map);
   const num = (v) => (v === "" || v === undefined ? NaN : parseFloat(v));
   const box = [num(d.minLat), num(d.minLng), num(d.maxLat), num(d.maxLng)];
@@ -133,7 +134,13 @@
 
   const areas = L.geoJSON(null, {
     style: styleOf,
-    onEachFeature: (feature, layer) => layer.bindPopup(() => areaPopup(feature.properties)),
+    onEachFeature: (feature, layer) => {
+      layer.bindPopup(() => areaPopup(feature.properties));
+      layer.on("add", () => {
+        const path = layer.getElement && layer.getElement();
+        if (path) path.setAttribute("data-code", feature.properties.code);
+      });
+    },
   }).addTo(map);
   const heat = L.heatLayer([], { radius: 18, blur: 15, maxZoom: 16, minOpacity: 0.25 }).addTo(map);
   const markers = L.markerClusterGroup({
@@ -210,6 +217,17 @@
   }
   map.on("zoomend", load);
   load();
+
+  // The dates matter only for a date range: shown when it is chosen.
+  const period = document.querySelector("[data-testid=map-filters] select[name=period]");
+  const dates = document.querySelectorAll("[data-period-custom]");
+  function showDates() {
+    for (const div of dates) div.hidden = period.value !== "custom";
+  }
+  if (period) {
+    period.addEventListener("change", showDates);
+    showDates();
+  }
 
   for (const radio of document.querySelectorAll("input[name=measure]")) {
     radio.addEventListener("change", () => {
