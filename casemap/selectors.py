@@ -38,6 +38,7 @@ from cases.models import Case, case_url
 from cases.workflow import State
 from govgrid import versioned_cache
 from grids import access
+from grids import selectors as grid_selectors
 from grids.codes import Level, significant_prefix
 from grids.models import Region
 
@@ -97,9 +98,7 @@ def region_trail(*, user: Any, region: Region) -> list[Region]:
 
 def region_children(*, region: Region) -> QuerySet[Region]:
     """The region's children (the drill-down links): all visible, since the region is."""
-    return (
-        Region.objects.filter(path__startswith=region.path, depth=region.depth + 1).defer("boundary").order_by("code")
-    )
+    return grid_selectors.region_children(region=region)
 
 
 def top_regions(*, user: Any) -> QuerySet[Region]:

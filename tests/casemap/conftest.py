@@ -6,7 +6,6 @@ from django.utils import timezone
 
 from cases import services
 from cases.models import Case, Category
-from tests.e2e.conftest import browser, new_page, shot, violations  # noqa: F401 - the browser tests' fixtures
 from tests.factories import UserFactory, grant_role
 
 

@@ -1,5 +1,6 @@
-"""The case map in real Chromium: it draws the grids, the heatmap and the markers of the demo city with a few more
-cases, a grid's popup leads to its cases, it fits a phone, and it draws tiles when the city has a tile server."""
+"""The case map (casemap/, tests/casemap/) in real Chromium: it draws the grids, the heatmap and the markers of the
+demo city with a few more cases, a grid's popup leads to its cases, it fits a phone, and it draws tiles when the city
+has a tile server. It lives with the other browser tests: one Chromium serves the whole session."""
 
 import base64
 
