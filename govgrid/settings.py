@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "treebeard",
     "grids",
     "cases",
+    "casemap",
     "notifications",
     "parties",
     "bench",
@@ -267,6 +268,10 @@ GOVGRID_BENCH_FLOOR = env.bool("GOVGRID_BENCH_FLOOR", default=False)
 # Map tiles: any XYZ tile server reachable from the intranet; boundaries draw without one.
 GOVGRID_TILE_URL = env.str("GOVGRID_TILE_URL", default="")
 GOVGRID_TILE_ATTRIBUTION = env.str("GOVGRID_TILE_ATTRIBUTION", default="")
+# The case map (casemap/, docs/map.md): at most this many case points in one answer (beyond, one weighted point per
+# grid), and at most this many polygons (beyond, the deepest level of the tree that has no more).
+GOVGRID_MAP_MAX_POINTS = env.int("GOVGRID_MAP_MAX_POINTS", default=2000)
+GOVGRID_MAP_MAX_AREAS = env.int("GOVGRID_MAP_MAX_AREAS", default=2000)
 
 # Security
 SESSION_COOKIE_HTTPONLY = True

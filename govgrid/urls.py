@@ -15,6 +15,7 @@ urlpatterns = [
     path("api/", include("govgrid.api.urls")),
     path("open311/v2/", include("cases.open311.urls")),
     path("cases/", include("cases.urls")),
+    path("map/", include("casemap.urls")),
     path("notifications/", include("notifications.urls")),
     path("parties/", include("parties.urls")),
     path("", include("grids.urls")),

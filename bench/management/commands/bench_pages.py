@@ -106,6 +106,11 @@ def pages(city: Region, rng: random.Random) -> list[Page]:
         Page("street queue", dispatcher, [reverse("street_queue")]),
         Page("street queue API, JSON", dispatcher, ["/api/v1/cases/?queue=street"]),
         Page("district list (supervisor, department member)", supervisor.user, [reverse("case_list")]),
+        Page(
+            "district map data (supervisor)",  # the case map's GeoJSON of his district, at three zooms
+            supervisor.user,
+            [f"{reverse('casemap:data')}?region={supervisor.region_id}&zoom={z}" for z in (11, 12, 13)],
+        ),
         Page("city list (city admin)", admin.user, [reverse("case_list")]),
         Page(
             "case page",
