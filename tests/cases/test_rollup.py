@@ -55,7 +55,8 @@ def _fire(cast, case, rng, categories):
     actions = [a for a, t in TRANSITIONS.items() if case.state in t.sources and a not in ("report_again", "assign")]
     if not actions:
         return None
-    weights = {"cancel": 0.3, "mark_duplicate": 0.2, "escalate": 0.2, "reopen": 0.3, "supervise": 0.2}
+    weights = {"cancel": 0.2, "mark_duplicate": 0.1, "escalate": 0.2, "reopen": 0.3, "supervise": 0.2, "return": 0.3}
+    weights.update(accept=4, dispatch=4, verify_ok=3, close=4, evaluate=3, call_street=2)
     action = rng.choices(actions, [weights.get(a, 1.0) for a in actions])[0]
     actor = {
         "settle": cast.community,
@@ -184,9 +185,9 @@ def test_the_roll_up_equals_a_recount_after_random_transitions_and_after_the_reb
     categories = [category, Category.objects.get(code="aqyh-xftd")]
     grids = [cast.city.g1111, cast.city.g1112]
     cases = []
-    for step in range(260):
+    for step in range(300):
         clock[0] += timedelta(minutes=rng.randint(5, 600))
-        if not cases or rng.random() < 0.18:
+        if not cases or rng.random() < 0.15:
             grid = grids[0] if rng.random() < 0.6 else grids[1]
             cases.append(
                 services.case_report(
