@@ -250,9 +250,7 @@ def save_event(event, *, case, work_order=None) -> None:
     fields = [f for f in event._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
-    insert = (
-        f"INSERT INTO {_table(type(event))} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id"  # noqa: S608
-    )
+    insert = f"INSERT INTO {_table(type(event))} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id"  # noqa: S608
     statements = _statements(_fact(case, event, work_order), contributions(_fact(case, event, work_order)))
     ctes = ", ".join([f"e AS ({insert})", *(f"u{i} AS ({sql})" for i, (sql, _p) in enumerate(statements))])
     with connection.cursor() as cursor:
@@ -351,8 +349,12 @@ class _Sums:
 
     def flush(self) -> int:
         written = 0
-        written += _add_rows(CaseDaily, ("region", "day", "category"), ("close_hours", *CASE_DAILY_COUNTERS), self.daily)
-        written += _add_rows(DepartmentDaily, ("region", "day", "department"), DEPARTMENT_DAILY_COUNTERS, self.department)
+        written += _add_rows(
+            CaseDaily, ("region", "day", "category"), ("close_hours", *CASE_DAILY_COUNTERS), self.daily
+        )
+        written += _add_rows(
+            DepartmentDaily, ("region", "day", "department"), DEPARTMENT_DAILY_COUNTERS, self.department
+        )
         written += _add_rows(OpenCount, ("region", "state"), ("n",), {k: {"n": v} for k, v in self.open.items()})
         self.daily.clear()
         self.department.clear()

@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "cases",
     "notifications",
     "parties",
+    "dashboard",
     "bench",
     "govgrid",
 ]

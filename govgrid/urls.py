@@ -16,6 +16,7 @@ urlpatterns = [
     path("open311/v2/", include("cases.open311.urls")),
     path("cases/", include("cases.urls")),
     path("notifications/", include("notifications.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("parties/", include("parties.urls")),
     path("", include("grids.urls")),
 ]

@@ -208,7 +208,17 @@ def test_the_roll_up_equals_a_recount_after_random_transitions_and_after_the_reb
         except (TransitionNotAllowed, StaleCase, PermissionDenied, ValidationError):
             pass
     transitions = Counter(CaseEvent.objects.values_list("transition", flat=True))
-    for t in ("report", "settle", "call_street", "dispatch", "close", "evaluate", "wo_sign", "wo_complete", "verify_ok"):
+    for t in (
+        "report",
+        "settle",
+        "call_street",
+        "dispatch",
+        "close",
+        "evaluate",
+        "wo_sign",
+        "wo_complete",
+        "verify_ok",
+    ):
         assert transitions[t] > 0, transitions  # the mix covers the counted transitions
     assert len({timezone.localdate(at) for at in CaseEvent.objects.values_list("at", flat=True)}) > 3
     expected = recount()
