@@ -640,6 +640,9 @@ class CaseDaily(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["region", "day", "category"], name="casedaily_key")]
 
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.day} {self.category_id}"
+
 
 for _name in CASE_DAILY_COUNTERS:
     CaseDaily.add_to_class(_name, models.IntegerField(default=0, db_default=0))
@@ -655,6 +658,9 @@ class DepartmentDaily(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["region", "day", "department"], name="departmentdaily_key")]
 
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.day} {self.department_id}"
+
 
 for _name in DEPARTMENT_DAILY_COUNTERS:
     DepartmentDaily.add_to_class(_name, models.IntegerField(default=0, db_default=0))
@@ -669,3 +675,6 @@ class OpenCount(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["region", "state"], name="opencount_key")]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.state} {self.n}"

@@ -254,7 +254,8 @@ def save_event(event, *, case, work_order=None) -> None:
     statements = _statements(_fact(case, event, work_order), contributions(_fact(case, event, work_order)))
     ctes = ", ".join([f"e AS ({insert})", *(f"u{i} AS ({sql})" for i, (sql, _p) in enumerate(statements))])
     with connection.cursor() as cursor:
-        cursor.execute(f"WITH {ctes} SELECT id FROM e", [*values, *(p for _s, params in statements for p in params)])
+        params = [*values, *(p for _s, ps in statements for p in ps)]
+        cursor.execute(f"WITH {ctes} SELECT id FROM e", params)  # noqa: S608 - our tables and placeholders
         (event.pk,) = cursor.fetchone()
     event._state.adding, event._state.db = False, connection.alias
 

@@ -269,7 +269,7 @@ def dashboard(*, user: Any, region: Region, period: Period) -> Dashboard:
     d.rates = indicators(totals)
 
     # live: open by state (the counters), overdue now (the open-case index)
-    opened = {s: n for s, n in OpenCount.objects.filter(region=region, state__in=OPEN_STATES).values_list("state", "n")}
+    opened = dict(OpenCount.objects.filter(region=region, state__in=OPEN_STATES).values_list("state", "n"))
     d.open_by_state = [(s, str(State(s).label), opened.get(s, 0)) for s in OPEN_STATES]
     overdue = _overdue(region, now)
     d.totals["open"] = sum(opened.values())

@@ -100,7 +100,7 @@ def test_the_indicators_of_a_known_set_of_cases(cast, known):
     assert [r["overdue"] for r in d.children if r["name"] == cast.city.c111.name] == [1]
     assert {r["name"]: r["done"] for r in d.departments} == {cast.d["cgzf"].name: 2}
     assert sum(r["new"] for r in d.trend) == 4 and sum(r["closed"] for r in d.trend) == 2
-    assert d.open_by_state and dict((s, n) for s, _l, n in d.open_by_state)["accepted"] == 1
+    assert d.open_by_state and {s: n for s, _l, n in d.open_by_state}["accepted"] == 1
     # the other street sees nothing of it
     other = selectors.dashboard(user=cast.city.actor, region=cast.city.s12, period=selectors.parse_period("7"))
     assert other.totals["new"] == 0 and other.totals["open"] == 0
