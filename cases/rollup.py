@@ -24,6 +24,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from django.db import connection, transaction
@@ -63,8 +64,14 @@ LATE_RULES = {
 }
 
 
+@lru_cache(maxsize=1)
+def _zone():
+    return timezone.get_default_timezone()
+
+
 def local_day(moment: datetime) -> date:
-    return timezone.localtime(moment).date()
+    """The calendar day of ``moment`` in settings.TIME_ZONE (the rebuild calls it millions of times)."""
+    return moment.astimezone(_zone()).date()
 
 
 def hour_bucket(hours: float) -> int:
@@ -128,7 +135,7 @@ def contributions(f: Fact, *, on_time: int | None = None, close_hours: float | N
     cohort = local_day(f.created_at)
     t = f.transition
     if t == "report":
-        local = timezone.localtime(f.created_at)
+        local = f.created_at.astimezone(_zone())
         c.add(day, "new")
         c.add(day, f"new_{f.source if f.source in ROLLUP_SOURCES else 'other'}")
         c.add(day, f"h{local.hour:02d}")
@@ -330,7 +337,7 @@ class _Sums:
     """Roll-up rows summed in memory for a batch of cases, then added to the tables."""
 
     def __init__(self) -> None:
-        self.daily: dict[tuple, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        self.daily: dict[tuple, dict[str, float]] = defaultdict(lambda: defaultdict(int))
         self.department: dict[tuple, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.open: dict[tuple, int] = defaultdict(int)
         self._ids: dict[str, int] = {}
@@ -371,6 +378,24 @@ def _add_rows(model, key: tuple[str, ...], names: Iterable[str], rows: dict, pag
     names = list(names)
     updates = ", ".join(f"{n} = {table}.{n} + EXCLUDED.{n}" for n in names)
     items = list(rows.items())
+    columns = ", ".join(key_cols + names)
+    if connection.vendor == "postgresql":
+        # COPY into a scratch table, then one upsert: a hundred times faster than VALUES pages of this width.
+        scratch = f"{table}_load"
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DROP AS "  # noqa: S608
+                f"SELECT {columns} FROM {table} WITH NO DATA"
+            )
+            cursor.execute(f"TRUNCATE {scratch}")
+            with cursor.cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
+                for k, counters in items:
+                    copy.write_row([*k, *(counters.get(n, 0) for n in names)])
+            cursor.execute(
+                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch} "  # noqa: S608
+                f"ON CONFLICT ({', '.join(key_cols)}) DO UPDATE SET {updates}"
+            )
+        return len(items)
     with connection.cursor() as cursor:
         for i in range(0, len(items), page):
             chunk = items[i : i + page]

@@ -28,6 +28,7 @@ from cases.models import (
     OpenCount,
     Source,
     StepDeadline,
+    WorkOrder,
 )
 from cases.workflow import State
 from grids import access
@@ -183,7 +184,7 @@ def indicators(t: dict[str, float]) -> dict[str, float | None]:
         "rework_rate": _rate(t.get("verify_failed", 0), t.get("verified", 0) + t.get("verify_failed", 0)),
         "rehandle_rate": _rate(t.get("rehandled", 0), t.get("evaluated", 0)),
         "satisfaction_rate": _rate(t.get("satisfied", 0) + t.get("basically", 0), t.get("evaluated", 0)),
-        "avg_hours": round(t["close_hours"] / t["closed"], 1) if t.get("closed") else None,
+        "avg_hours": round(t.get("close_hours", 0) / t["closed"], 1) if t.get("closed") else None,
         "p90_hours": p90_hours(buckets),
         "local_rate": _rate(t.get("settled", 0), t.get("settled", 0) + t.get("called", 0)),
     }
@@ -221,15 +222,21 @@ class Dashboard:
     trend: list[dict[str, Any]] = field(default_factory=list)
 
 
+def _overdue_cases(region: Region, now):
+    """Open cases of the region past their earliest deadline (the partial index of open cases by due time)."""
+    grids = Region.objects.filter(path__startswith=region.path, depth=5).values("id")
+    return (
+        Case.objects.filter(due_at__lte=now, region_id__in=grids)
+        .exclude(state__in=[State.CLOSED, State.CANCELLED])
+        .values("id")
+    )
+
+
 def _overdue(region: Region, now) -> dict[str, int]:
     """Open cases past their earliest deadline, per child of ``region`` (by path) and in all ('' key)."""
     step = Region.steplen
-    grids = Region.objects.filter(path__startswith=region.path, depth=5).values("id")
     rows = (
-        Case.objects.filter(due_at__lte=now, region_id__in=grids)
-        .exclude(state__in=[State.CLOSED, State.CANCELLED])
-        .values(child=F("region__path"))
-        .annotate(n=Count("id"))
+        Case.objects.filter(id__in=_overdue_cases(region, now)).values(child=F("region__path")).annotate(n=Count("id"))
     )
     out: dict[str, int] = {}
     for r in rows:
@@ -283,13 +290,13 @@ def dashboard(*, user: Any, region: Region, period: Period) -> Dashboard:
             r["region_id"]: r
             for r in CaseDaily.objects.filter(region_id__in=ids, day__gte=period.start, day__lte=period.end)
             .values("region_id")
-            .annotate(**_sums(SUMMED))
+            .annotate(**_sums(ROW_FIGURES))
         }
         open_now: dict[int, int] = {}
         for rid, n in OpenCount.objects.filter(region_id__in=ids, state__in=OPEN_STATES).values_list("region_id", "n"):
             open_now[rid] = open_now.get(rid, 0) + n
         for c in children:
-            f = {n: (figures.get(c.pk, {}).get(n) or 0) for n in SUMMED}
+            f = {n: (figures.get(c.pk, {}).get(n) or 0) for n in ROW_FIGURES}
             row = {"id": c.pk, "name": c.name, "code": c.code, "open": open_now.get(c.pk, 0)}
             row["overdue"] = overdue.get(c.path, 0)
             row.update(f)
@@ -302,15 +309,19 @@ def dashboard(*, user: Any, region: Region, period: Period) -> Dashboard:
         .values("department_id")
         .annotate(**_sums(("signed", "signed_on_time", "done", "done_on_time", "refused")))
     )
-    late = dict(
+    # A work order's overdue clock makes its case overdue too (the case's due_at is its earliest clock): look only
+    # at the overdue cases' clocks (index scans), then count their work orders by department by primary key.
+    late_orders = list(
         StepDeadline.objects.filter(
-            closed_at__isnull=True,
-            due_at__lte=now,
-            work_order__isnull=False,
-            case__region_id__in=Region.objects.filter(path__startswith=region.path, depth=5).values("id"),
+            closed_at__isnull=True, due_at__lte=now, work_order__isnull=False, case_id__in=_overdue_cases(region, now)
+        ).values_list("work_order_id", flat=True)
+    )
+    late = (
+        dict(
+            WorkOrder.objects.filter(pk__in=late_orders).order_by().values_list("department_id").annotate(n=Count("id"))
         )
-        .values_list("work_order__department_id")
-        .annotate(n=Count("id"))
+        if late_orders
+        else {}
     )
     dept_ids = {r["department_id"] for r in dept_rows} | set(late)
     dept_names = dict(Department.objects.filter(pk__in=dept_ids).values_list("pk", "name"))
