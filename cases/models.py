@@ -589,3 +589,92 @@ class Open311Request(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.token}"
+
+
+# --- the daily roll-up (cases/rollup.py keeps it; docs/dashboard.md) ----------------------------------------------
+
+# Source codes in a fixed order (the roll-up's new_<source> columns), the hours of the day, and the upper bounds of
+# the working-hour buckets of report → close (the p90 is read from them).
+ROLLUP_SOURCES = ("patrol", "hotline", "walk_in", "visit", "open311", "other")
+CLOSE_HOUR_BUCKETS = (2, 4, 8, 16, 24, 40, 80, 160, 320)  # the last bucket (b9) is "more than 320 h"
+CASE_DAILY_COUNTERS = (
+    "new",
+    *(f"new_{s}" for s in ROLLUP_SOURCES),
+    *(f"h{h:02d}" for h in range(24)),
+    "settled",
+    "called",
+    "dispatched",
+    "dispatched_on_time",
+    "verified",
+    "verify_failed",
+    "closed",
+    "closed_on_time",
+    *(f"b{i}" for i in range(len(CLOSE_HOUR_BUCKETS) + 1)),
+    "evaluated",
+    "satisfied",
+    "basically",
+    "unsatisfied",
+    "rehandled",
+    "cancelled",
+    "cohort_closed",
+    "cohort_cancelled",
+)
+DEPARTMENT_DAILY_COUNTERS = ("signed", "signed_on_time", "done", "done_on_time", "refused")
+
+
+class CaseDaily(models.Model):
+    """One region's figures of one category on one day (the roll-up the dashboard reads).
+
+    A row exists for the case's grid and for each of its ancestors (community, street, district, city), so that
+    any region's figures are its own rows and its children's figures are theirs: no sum over grids per request.
+    Counters count events of the day (the day of the event in settings.TIME_ZONE), except ``cohort_closed`` and
+    ``cohort_cancelled``, which sit on the day the case was reported (of that day's new cases, how many are closed
+    or cancelled now). ``close_hours`` sums the working hours report → close of the day's closings.
+    """
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+", db_index=False)
+    category = models.ForeignKey(Category, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    close_hours = models.FloatField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["region", "day", "category"], name="casedaily_key")]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.day} {self.category_id}"
+
+
+for _name in CASE_DAILY_COUNTERS:
+    CaseDaily.add_to_class(_name, models.IntegerField(default=0, db_default=0))
+
+
+class DepartmentDaily(models.Model):
+    """One department's work-order figures on the cases of one region on one day (rows per ancestor, as above)."""
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+", db_index=False)
+    department = models.ForeignKey(Department, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["region", "day", "department"], name="departmentdaily_key")]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.day} {self.department_id}"
+
+
+for _name in DEPARTMENT_DAILY_COUNTERS:
+    DepartmentDaily.add_to_class(_name, models.IntegerField(default=0, db_default=0))
+
+
+class OpenCount(models.Model):
+    """Live: how many cases of a region (and every ancestor's row) are open in each state now."""
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+", db_index=False)
+    state = models.CharField(max_length=24)
+    n = models.IntegerField(default=0, db_default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["region", "state"], name="opencount_key")]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.state} {self.n}"

@@ -94,6 +94,8 @@ def navigation(user: Any) -> dict[str, bool]:
         "street": can("cases.dispatch_case"),
         "inbox": bool(department_ids(user)),
         "supervise": can("cases.supervise_case"),
+        # the dashboard app's page: for those who dispatch or supervise somewhere
+        "dashboard": can("cases.supervise_case") or can("cases.dispatch_case"),
         "callbacks": can("cases.evaluate_case"),
     }
 

@@ -28,7 +28,7 @@ from grids.codes import Level
 from grids.geo import locate
 from grids.models import Department, Region, User
 
-from . import attachments, deadlines, selectors
+from . import attachments, deadlines, rollup, selectors
 from .events import publish_case_events
 from .models import Case, CaseEvent, CaseSequence, Category, Source, Urgency, WorkOrder
 from .workflow import (
@@ -109,7 +109,7 @@ def _next_number(region: Region) -> str:
 def _event(
     case: Case, actor: Any, transition: str, from_state: str, comment: str = "", work_order=None, **data
 ) -> CaseEvent:
-    return CaseEvent.objects.create(
+    event = CaseEvent(
         case=case,
         work_order=work_order,
         actor=actor if getattr(actor, "pk", None) else None,
@@ -118,7 +118,11 @@ def _event(
         to_state=case.state,
         comment=comment,
         data=data,
+        at=timezone.now(),
     )
+    # Saved with its additions to the daily roll-up and the live open counts: one statement (cases/rollup.py).
+    rollup.save_event(event, case=case, work_order=work_order)
+    return event
 
 
 def case_report(

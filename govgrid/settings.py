@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "casemap",
     "notifications",
     "parties",
+    "dashboard",
     "bench",
     "govgrid",
 ]

@@ -17,6 +17,7 @@ urlpatterns = [
     path("cases/", include("cases.urls")),
     path("map/", include("casemap.urls")),
     path("notifications/", include("notifications.urls")),
+    path("dashboard/", include("dashboard.urls")),
     path("parties/", include("parties.urls")),
     path("", include("grids.urls")),
 ]

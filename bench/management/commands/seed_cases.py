@@ -31,8 +31,19 @@ from django.utils import timezone
 
 from bench.management.commands.bench_access import write_seed_section
 from bench.management.commands.seed_scale import phase, user_prefix
-from cases import deadlines
-from cases.models import Case, CaseEvent, CaseSequence, Category, Source, StepDeadline, Urgency, WorkOrder
+from cases import deadlines, rollup
+from cases.models import (
+    Case,
+    CaseDaily,
+    CaseEvent,
+    CaseSequence,
+    Category,
+    DepartmentDaily,
+    Source,
+    StepDeadline,
+    Urgency,
+    WorkOrder,
+)
 from cases.workflow import TRANSITIONS, State, WorkOrderState, after_work_orders
 from grids import access
 from grids import services as grid_services
@@ -888,9 +899,12 @@ class Command(BaseCommand):
         if bulk:
             with phase(self.stdout, timings, "build indexes and foreign keys"):
                 BulkLoad(self.stdout).restore()
+        with phase(self.stdout, timings, "daily roll-up (rebuild_rollup)"):
+            rebuilt = rollup.rebuild()
+        self.stdout.write(f"  {rebuilt['events']} events into {rebuilt['rows']} roll-up rows")
         if connection.vendor == "postgresql":
             with phase(self.stdout, timings, "analyze"), connection.cursor() as cursor:
-                for model in (Case, WorkOrder, CaseEvent, CaseSequence, Department):
+                for model in (Case, WorkOrder, CaseEvent, CaseSequence, Department, CaseDaily, DepartmentDaily):
                     cursor.execute(f"ANALYZE {model._meta.db_table}")
         timings["total"] = time.perf_counter() - started
         mix = ", ".join(f"{state} {n}" for state, n in sorted(tally.states.items(), key=lambda kv: -kv[1]))

@@ -1,0 +1,106 @@
+"""Time the dashboard in-process on the data of seed_scale and seed_cases (whose last phase fills the roll-up).
+
+Each page is requested through Django's test client in this process, as the person who opens it: the city admin's
+dashboard and a street dispatcher's (the busiest street), a district supervisor's, each over 30 days, and the city's
+XLSX export. The floor is one hand-written SQL query summing the city's own roll-up rows over the same 30 days,
+timed the same way in the same run (no template, no Python around it)::
+
+    python manage.py bench_dashboard --samples 200 --city-code 529900
+"""
+
+from __future__ import annotations
+
+import random
+import statistics
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from bench.management.commands.bench_pages import Page, busiest_street, time_page
+from bench.management.commands.seed_scale import user_prefix
+from cases.models import CaseDaily
+from grids.codes import Level
+from grids.models import Grant, Region
+
+FLOOR = "floor: one SQL sum of the city's roll-up rows"
+
+
+def floor(city: Region, samples: int) -> dict[str, Any]:
+    start = timezone.localdate() - timezone.timedelta(days=29)
+    sql = (
+        f"SELECT sum(new), sum(closed), sum(cohort_closed) FROM {CaseDaily._meta.db_table} "  # noqa: S608
+        "WHERE region_id = %s AND day >= %s"
+    )
+    seconds = []
+    with connection.cursor() as cursor:
+        for _ in range(samples + 3):
+            t = time.perf_counter()
+            cursor.execute(sql, [city.pk, start])
+            cursor.fetchall()
+            seconds.append(time.perf_counter() - t)
+    ms = sorted(s * 1000 for s in seconds[3:])
+    return {"what": FLOOR, "median_ms": statistics.median(ms), "p95_ms": ms[int(0.95 * (len(ms) - 1))], "queries": 1}
+
+
+class Command(BaseCommand):
+    help = "Time the dashboard in-process (city admin, district supervisor, street dispatcher; 30 days), with a floor."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--city-code", default="529900")
+        parser.add_argument("--samples", type=int, default=100)
+        parser.add_argument("--seed", type=int, default=42)
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        if "testserver" not in settings.ALLOWED_HOSTS and "*" not in settings.ALLOWED_HOSTS:
+            # the test client's host, in this process only
+            settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+        city = Region.objects.filter(depth=Level.CITY, code=opts["city_code"]).first()
+        if city is None:
+            raise CommandError(f"No city {opts['city_code']}: run seed_scale and seed_cases first.")
+        if not CaseDaily.objects.filter(region=city).exists():
+            raise CommandError("The roll-up of this city is empty: run rebuild_rollup (seed_cases does it).")
+        prefix = user_prefix(city.code)
+        street, dispatcher = busiest_street(city)
+
+        def granted(role: str, depth: int):
+            grant = (
+                Grant.objects.filter(
+                    region__path__startswith=city.path,
+                    region__depth=depth,
+                    role__code=role,
+                    user__username__startswith=prefix,
+                )
+                .select_related("user", "region")
+                .order_by("user_id")
+                .first()
+            )
+            if grant is None:
+                raise CommandError(f"No {role} at depth {depth} in city {city.code}.")
+            return grant
+
+        admin = granted("region_admin", Level.CITY)
+        supervisor = granted("supervisor", Level.DISTRICT)
+        url = reverse("dashboard:index")
+        pages = [
+            Page("city dashboard, 30 days (city admin)", admin.user, [f"{url}?period=30"]),
+            Page("district dashboard, 30 days (supervisor)", supervisor.user, [f"{url}?period=30"]),
+            Page(f"street dashboard, 30 days ({street.code})", dispatcher, [f"{url}?period=30"]),
+            Page("city dashboard, this month", admin.user, [f"{url}?period=month"]),
+            Page("city XLSX, 30 days", admin.user, [f"{reverse('dashboard:export')}?period=30"]),
+        ]
+        rng = random.Random(opts["seed"])
+        results = [time_page(page, opts["samples"], rng) for page in pages]
+        results.append(floor(city, opts["samples"]))
+        base = results[-1]["median_ms"]
+        self.stdout.write(f"{opts['samples']} requests a page, in-process; roll-up rows: {CaseDaily.objects.count()}")
+        for row in results:
+            ratio = row["median_ms"] / base if base else 0.0
+            self.stdout.write(
+                f"{row['what']:<46} median {row['median_ms']:7.1f} ms  p95 {row['p95_ms']:7.1f} ms  "
+                f"{row['queries']:3d} queries  {ratio:6.1f}× the floor"
+            )
