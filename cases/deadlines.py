@@ -5,7 +5,9 @@ business calendar (working hours; emergencies in clock hours), and stored with i
 escalation time. The sweep finds what fell due with ``SELECT … FOR UPDATE SKIP LOCKED`` and acts on each row once:
 a reminder before the deadline, a 催办 notice and a 督办 record when overdue, an escalation after the grace. Each
 action is marked on the row in the same transaction as its effect, and notifications carry a unique key, so running
-the sweep twice, on two workers, or after a crash mid-way changes nothing.
+the sweep twice, on two workers, or after a crash mid-way changes nothing. Each notice goes to a unit (the
+department, the level's dispatchers, the supervisors above; grids.units), so a step writes a few rows whatever
+the size of the units: each member sees it in his inbox, and its deliveries are made per member after the commit.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext_noop
+
+from grids import units
 
 from . import calendar
 
@@ -189,163 +193,60 @@ def refresh_case_due(case, *, save: bool = True) -> None:
 
 # --- the sweep ----------------------------------------------------------------------------------------------
 
-# Whom a deadline notice goes to at one level: at most this many people (those granted first), so a command
-# centre of fifty is not told fifty times about every late case; the rest see it on their lists and boards.
-NOTIFY_MAX = getattr(settings, "GOVGRID_DEADLINE_NOTIFY_MAX", 10)
 
-
-def nearest(path: str, codename: str) -> list:
-    """Active users granted ``codename`` at the node of ``path`` or, if none, at the nearest node above it
-    (directly or through a team): the people who hold that level, not everyone above them."""
-    people = People()
-    people.fetch(levels={(path, codename)})
-    return people.at(path, codename)
-
-
-def department_members(department_ids) -> dict[int, list]:
-    """The active members of each department, at most ``NOTIFY_MAX`` each."""
-    people = People()
-    people.fetch(departments=set(department_ids))
-    return {pk: people.members(pk) for pk in department_ids}
-
-
-class People:
-    """Whom to tell: the people holding a permission at a node (else at the nearest node above with someone) and
-    the members of departments, at most ``NOTIFY_MAX`` each, the first granted in a stable order. ``fetch`` loads
-    any number of nodes and departments in a fixed number of queries; the sweep keeps one for its whole run
-    (grants do not change within a minute) and fetches each batch's (``load``)."""
+class Units:
+    """To whom a step's notices go, as units (grids.units): the work order's department, else the holding level
+    (its dispatchers; the grid's verifiers for a verification), and the supervisors of the level above. A level's
+    unit is the node's holders, else the nearest node above with someone; ``load`` resolves a batch's levels in
+    a fixed number of queries, and a sweep keeps one for its whole run (grants do not change within a minute)."""
 
     def __init__(self) -> None:
-        self._levels: dict[tuple[str, str], list] = {}
-        self._members: dict[int, list] = {}
-
-    # --- the keys a step needs --------------------------------------------------------------------------------
+        self._holders = units.Holders()
 
     @staticmethod
-    def _holder_key(deadline) -> tuple[str, str]:
-        path = deadline.case.region.path
+    def _holder_level(deadline) -> tuple[str, str]:
+        path = deadline.region_path
         if deadline.step == "verify":
             return path, "verify_case"
         return path[: deadline.level * 4], "dispatch_case"
 
     @staticmethod
-    def _supervisor_key(deadline) -> tuple[str, str]:
-        return deadline.case.region.path[: max(1, deadline.level - 1) * 4], "supervise_case"
+    def _supervisor_level(deadline) -> tuple[str, str]:
+        return deadline.region_path[: max(1, deadline.level - 1) * 4], "supervise_case"
 
     def load(self, rows: list) -> None:
-        """Everyone a batch of due rows may need: holders and supervisors of each."""
-        levels: set[tuple[str, str]] = set()
-        departments: set[int] = set()
-        for d in rows:
-            if d.work_order_id:
-                departments.add(d.work_order.department_id)
-            else:
-                levels.add(self._holder_key(d))
-            levels.add(self._supervisor_key(d))
-        self.fetch(levels=levels, departments=departments)
+        """The levels a batch of due rows needs: holders (of case-level steps) and supervisors of each."""
+        levels = {self._supervisor_level(d) for d in rows}
+        levels |= {self._holder_level(d) for d in rows if not d.work_order_id}
+        self._holders.fetch(levels)
 
-    def fetch(self, *, levels: set[tuple[str, str]] = frozenset(), departments: set[int] = frozenset()) -> None:
-        """Load the (path, codename) levels and the departments not loaded yet: the grant rows of every node on
-        the way up from each path, the teams' members, the departments' members, then the people chosen."""
-        from django.contrib.auth.models import Permission
-
-        from grids.models import Department, RegionGroupObjectPermission, RegionUserObjectPermission, User
-
-        wanted = set(levels) - self._levels.keys()
-        departments = set(departments) - self._members.keys()
-        if not wanted and not departments:
-            return
-        above: set[str] = {path[: depth * 4] for path, _code in wanted for depth in range(1, len(path) // 4 + 1)}
-        granted: dict[tuple[str, str], set[int]] = {}
-        if wanted:
-            perms = dict(
-                Permission.objects.filter(
-                    codename__in={code for _path, code in wanted}, content_type__app_label__in=("cases", "grids")
-                ).values_list("pk", "codename")
-            )
-            for path, perm, user in RegionUserObjectPermission.objects.filter(
-                content_object__path__in=above, permission_id__in=perms, user__is_active=True
-            ).values_list("content_object__path", "permission_id", "user_id"):
-                granted.setdefault((path, perms[perm]), set()).add(user)
-            teams: dict[int, list[tuple[str, str]]] = {}
-            for path, perm, group in RegionGroupObjectPermission.objects.filter(
-                content_object__path__in=above, permission_id__in=perms
-            ).values_list("content_object__path", "permission_id", "group_id"):
-                teams.setdefault(group, []).append((path, perms[perm]))
-            if teams:
-                for group, user in User.groups.through.objects.filter(
-                    group_id__in=teams, user__is_active=True
-                ).values_list("group_id", "user_id"):
-                    for key in teams[group]:
-                        granted.setdefault(key, set()).add(user)
-        chosen: dict[tuple[str, str], list[int]] = {}
-        for path, code in wanted:
-            chosen[(path, code)] = []
-            for depth in range(len(path) // 4, 0, -1):  # the node itself, else the nearest node above with someone
-                found = granted.get((path[: depth * 4], code))
-                if found:
-                    chosen[(path, code)] = sorted(found)[:NOTIFY_MAX]
-                    break
-        members: dict[int, list[int]] = {pk: [] for pk in departments}
-        if departments and not wanted:  # members only (a dispatch): the people come with them, one query
-            rows = (
-                Department.members.through.objects.filter(department_id__in=departments, user__is_active=True)
-                .select_related("user")
-                .order_by("department_id", "user_id")
-            )
-            for row in rows:
-                found = self._members.setdefault(row.department_id, [])
-                if len(found) < NOTIFY_MAX:
-                    found.append(row.user)
-            for dept in departments:
-                self._members.setdefault(dept, [])
-            return
-        if departments:
-            for dept, user in (
-                Department.members.through.objects.filter(department_id__in=departments, user__is_active=True)
-                .order_by("department_id", "user_id")
-                .values_list("department_id", "user_id")
-            ):
-                if len(members[dept]) < NOTIFY_MAX:
-                    members[dept].append(user)
-        ids = {u for found in chosen.values() for u in found} | {u for found in members.values() for u in found}
-        people = User.objects.in_bulk(ids) if ids else {}
-        for key, found in chosen.items():
-            self._levels[key] = [people[u] for u in found if u in people]
-        for dept, found in members.items():
-            self._members[dept] = [people[u] for u in found if u in people]
-
-    def at(self, path: str, codename: str) -> list:
-        return self._levels.get((path, codename), [])
-
-    def members(self, department_id: int) -> list:
-        return self._members.get(department_id, [])
-
-    # --- who -------------------------------------------------------------------------------------------------
-
-    def holders(self, deadline) -> list:
-        """Who holds the step: the work order's department members, else the people acting at the holding
-        level (its dispatchers; the grid's verifiers for a verification)."""
+    def holder(self, deadline) -> str | None:
+        """The unit holding the step: the work order's department, else the holding level's."""
         if deadline.work_order_id:
-            return self.members(deadline.work_order.department_id)
-        return self.at(*self._holder_key(deadline))
+            return units.department_key(deadline.department_id)
+        return self._holders.unit(*self._holder_level(deadline))
 
-    def supervisors(self, deadline) -> list:
-        """Supervisors of the level above the holder (督办)."""
-        return self.at(*self._supervisor_key(deadline))
+    def supervisors(self, deadline) -> str | None:
+        """The supervisors of the level above the holder (督办)."""
+        return self._holders.unit(*self._supervisor_level(deadline))
 
 
-def holders_of(case) -> list:
-    """Who holds the case now: members of the departments with live work orders, else its dispatchers."""
-    from grids.models import User
-
+def holders_of(case) -> list[str]:
+    """The units holding the case now: the departments with live work orders, else the holding level's
+    dispatchers."""
     from .workflow import WorkOrderState
 
-    live = case.work_orders.filter(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]).values("department_id")
-    members = list(User.objects.filter(is_active=True, departments__in=live).distinct().order_by("pk")[:50])
-    if members:
-        return members
-    return nearest(case.holder_path, "dispatch_case")
+    live = sorted(
+        set(
+            case.work_orders.filter(state__in=[WorkOrderState.ASSIGNED, WorkOrderState.SIGNED]).values_list(
+                "department_id", flat=True
+            )
+        )
+    )
+    if live:
+        return [units.department_key(pk) for pk in live]
+    found = units.holder_unit(case.holder_path, "dispatch_case")
+    return [found] if found else []
 
 
 def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
@@ -357,19 +258,33 @@ def sweep(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
         return _sweep(now, batch, done)
 
 
+_SWEPT = (
+    *("case", "work_order", "step", "level"),
+    *("yellow_at", "due_at", "escalate_at", "reminded_at", "urged_at", "escalated_at"),
+)
+
+
 def _sweep(now: datetime, batch: int, done: dict[str, int]) -> dict[str, int]:
     """Batches of due rows, each in its own transaction: lock the rows (skipping those another sweep holds),
     act on each, write the batch's notices with one insert, mark the rows, commit."""
-    from notifications.services import notify_many
+    from notifications.services import notify_batch
 
     from .models import StepDeadline
 
-    people = People()
+    addressed = Units()
     while True:
         with transaction.atomic():
             rows = list(
                 StepDeadline.objects.select_for_update(skip_locked=True, of=("self",))
-                .select_related("case__region", "case__category", "work_order__department")
+                # What the notices and markers need, without a model object per case, region and work order; an
+                # escalation reads its case anew.
+                .only(*_SWEPT)
+                .annotate(
+                    case_number=F("case__number"),
+                    case_title=F("case__title"),
+                    region_path=F("case__region__path"),
+                    department_id=F("work_order__department_id"),
+                )
                 .filter(closed_at__isnull=True, paused_since__isnull=True)
                 .filter(
                     Q(yellow_at__lte=now, reminded_at__isnull=True)
@@ -380,18 +295,18 @@ def _sweep(now: datetime, batch: int, done: dict[str, int]) -> dict[str, int]:
             )
             if not rows:
                 return done
-            people.load(rows)
+            addressed.load(rows)
             notices: list = []
             marks: dict[tuple, list[int]] = {}
             escalate = []
             for d in rows:
-                fields = _plan(d, now, people, notices, done)
+                fields = _plan(d, now, addressed, notices, done)
                 if d.work_order_id is None and d.escalated_at is None and d.escalate_at <= now:
                     fields = (*fields, "escalated_at")
                     escalate.append(d)
                 if fields:
                     marks.setdefault(fields, []).append(d.pk)
-            done["notices"] += len(notify_many(notices))
+            done["notices"] += notify_batch(notices)
             for fields, pks in marks.items():
                 StepDeadline.objects.filter(pk__in=pks).update(**dict.fromkeys(fields, now))
             for d in escalate:
@@ -413,38 +328,43 @@ TITLES = {
 }
 
 
-def _plan(d, now: datetime, people: People, notices: list, done: dict[str, int]) -> tuple[str, ...]:
-    """The notices one due row calls for (appended to ``notices``) and the markers to set on it."""
-    from notifications.services import Notice, in_language_of
+def _plan(d, now: datetime, addressed: Units, notices: list, done: dict[str, int]) -> tuple[str, ...]:
+    """The notices one due row calls for (appended to ``notices``: one per unit, whatever its size) and the markers
+    to set on it."""
+    from notifications.services import Notice, in_languages
 
-    case = d.case
-    step = STEP_NAMES.get(d.step, d.step)
+    from .models import case_url
 
-    def tell(users: list, kind: str) -> None:
-        notices.extend(
+    number, title, link = d.case_number, d.case_title, case_url(d.case_id)
+    step = in_languages(STEP_NAMES.get(d.step, d.step))
+
+    def tell(unit: str | None, kind: str) -> None:
+        if unit is None:  # nobody holds the level, here or above
+            return
+        notices.append(
             Notice(
-                u,
+                None,
                 kind,
-                in_language_of(u, TITLES[kind], number=case.number),
-                f"{case.title} · {in_language_of(u, step)}",
-                link=case.url,
-                subject=f"{case.number} {case.title}",
-                dedup_key=f"{kind}:{d.pk}:{u.pk}",
+                in_languages(TITLES[kind], number=number),
+                {code: f"{title} · {name}" for code, name in step.items()},
+                link=link,
+                subject=f"{number} {title}",
+                dedup_key=f"{kind}:{d.pk}:{unit}",
+                unit=unit,
             )
-            for u in users
         )
 
     fields: list[str] = []
     if d.reminded_at is None and d.yellow_at <= now < d.due_at:
-        tell(people.holders(d), "reminder")
+        tell(addressed.holder(d), "reminder")
         fields.append("reminded_at")
         done["reminded"] += 1
     if d.due_at <= now:
         if d.reminded_at is None:
             fields.append("reminded_at")  # too late for a reminder: the 催办 says it all
         if d.urged_at is None:
-            tell(people.holders(d), "urge")
-            tell(people.supervisors(d), "supervision")
+            tell(addressed.holder(d), "urge")
+            tell(addressed.supervisors(d), "supervision")
             fields += ["urged_at", "supervised_at"]
             done["urged"] += 1
             done["supervised"] += 1
@@ -456,10 +376,11 @@ def _escalate(d) -> bool:
     from grids.demo import system_actor
 
     from . import services
+    from .models import Case
     from .workflow import TRANSITIONS
 
-    case = d.case
-    case.refresh_from_db()  # an earlier row of the batch may have escalated it already
+    # Read anew, whole: the sweep loaded only a few fields, and an earlier row of the batch may have escalated it.
+    case = Case.objects.select_related("category", "region").get(pk=d.case_id)
     if case.state not in TRANSITIONS["escalate"].sources or case.level <= 1 or case.level != d.level:
         return False
     with translation.override(settings.LANGUAGE_CODE):  # the timeline is read by everyone: the site's language

@@ -23,7 +23,7 @@ from django.utils.translation import gettext_noop
 
 from govgrid import versioned_cache
 from govgrid.errors import Conflict
-from grids import access
+from grids import access, units
 from grids.codes import Level
 from grids.geo import locate
 from grids.models import Department, Region, User
@@ -486,75 +486,107 @@ def _reported_again(case: Case, actor: Any, data: dict[str, Any]) -> dict[str, A
     return extra
 
 
-def _tell_about_unstaffed(case: Case, department_ids: list[int]) -> int:
+def _tell_about_unstaffed(case: Case, department_ids: list[int], actor: Any = None) -> int:
     """A work order sent to a department with no active member would wait forever: tell the admins of the
-    department's region (``grids.manage_department`` there or at the nearest node above)."""
-    from notifications.services import Notice, in_language_of, notify_many
-
-    from .deadlines import nearest
+    department's region (``grids.manage_department`` there or at the nearest node above), as a unit."""
+    from notifications.services import Notice, in_languages, notify_many
 
     title = gettext_noop("Nobody staffs %(department)s: work order %(number)s waits")
+    departments = list(Department.objects.filter(pk__in=department_ids).select_related("region"))
+    admins = units.Holders()
+    admins.fetch({(d.region.path, "manage_department") for d in departments})
     notices = [
-        Notice(u, "generic", in_language_of(u, title, department=d.name, number=case.number), case.title, **about(case))
-        for d in Department.objects.filter(pk__in=department_ids).select_related("region")
-        for u in nearest(d.region.path, "manage_department")
+        Notice(
+            None,
+            "generic",
+            in_languages(title, department=d.name, number=case.number),
+            case.title,
+            **about(case),
+            unit=unit,
+            actor=actor,
+        )
+        for d in departments
+        if (unit := admins.unit(d.region.path, "manage_department"))
     ]
     return len(notify_many(notices)) if notices else 0
 
 
 def _notify_holders(case: Case, *, actor: Any, message: str) -> int:
-    """督办: tell whoever holds the case now (its open work orders' departments, else the holder's dispatchers)."""
-    from notifications.services import Notice, in_language_of, notify_many
+    """督办: tell whoever holds the case now (its open work orders' departments, else the holder's dispatchers),
+    one notice per unit."""
+    from notifications.services import Notice, in_languages, notify_many
 
     from .deadlines import holders_of
 
-    title = gettext_noop("Supervision: %(number)s")
-    notices = (
-        Notice(u, "supervision", in_language_of(u, title, number=case.number), message, **about(case))
-        for u in holders_of(case)
-    )
+    title = in_languages(gettext_noop("Supervision: %(number)s"), number=case.number)
+    notices = [
+        Notice(None, "supervision", title, message, **about(case), unit=unit, actor=actor) for unit in holders_of(case)
+    ]
     return len(notify_many(notices))
 
 
 def _notify_new_holders(case: Case, *, action: str, actor: Any, department_ids: list[int]) -> int:
     """Tell the people work has just come to: the departments a case is dispatched to (派单), the dispatchers of
     the level a case is escalated to, the person it is assigned to (not the actor). Written with the change, sent
-    on commit, each in the recipient's language; at most ``deadlines.NOTIFY_MAX`` people per department or level."""
-    from notifications.services import Notice, in_language_of, notify_many
+    on commit; a department or a level is told with one notice to the unit (grids.units), which each member reads
+    in his language, a person in his."""
+    from notifications.services import Notice, in_language_of, in_languages, notify_many
 
-    from .deadlines import department_members, nearest
-
-    told: list[tuple[Any, str, str]] = []
+    told: list[tuple[str | None, str, str]] = []  # (unit, kind, title)
     if action in ("dispatch", "redispatch") and department_ids:
-        found = department_members(department_ids)
-        for members in found.values():
-            told += [(u, "assigned", gettext_noop("New work order: %(number)s")) for u in members]
-        unstaffed = [pk for pk, members in found.items() if not members]
-        if unstaffed:  # no one would ever see the work order: tell the admins (queries only when it happens)
-            _tell_about_unstaffed(case, unstaffed)
-    elif action == "escalate":
         told += [
-            (u, "escalated", gettext_noop("Escalated to you: %(number)s"))
-            for u in nearest(case.holder_path, "dispatch_case")
+            (units.department_key(pk), "assigned", gettext_noop("New work order: %(number)s"))
+            for pk in sorted(set(department_ids))
         ]
+        unstaffed = set(department_ids) - units.staffed(department_ids)
+        if unstaffed:  # no one would ever see the work order: tell the admins (queries only when it happens)
+            _tell_about_unstaffed(case, sorted(unstaffed), actor)
+    elif action == "escalate":
+        told.append(
+            (
+                units.holder_unit(case.holder_path, "dispatch_case"),
+                "escalated",
+                gettext_noop("Escalated to you: %(number)s"),
+            )
+        )
     elif action == "assign" and case.assignee_id:
-        told.append((case.assignee, "assigned", gettext_noop("Assigned to you: %(number)s")))
+        if case.assignee_id == getattr(actor, "pk", None):
+            return 0
+        notice = Notice(
+            case.assignee,
+            "assigned",
+            in_language_of(case.assignee, gettext_noop("Assigned to you: %(number)s"), number=case.number),
+            case.title,
+            **about(case),
+        )
+        return len(notify_many([notice]))
     elif action == "rehandle":
         where = case.holder_path if case.level <= Level.STREET else case.node_at(At.COMMUNITY).region_path
         perm = "dispatch_case" if case.level <= Level.STREET else "triage_case"
-        told += [
-            (u, "assigned", gettext_noop("Re-handle (unsatisfied call-back): %(number)s")) for u in nearest(where, perm)
-        ]
+        told.append(
+            (units.holder_unit(where, perm), "assigned", gettext_noop("Re-handle (unsatisfied call-back): %(number)s"))
+        )
     elif action == "evaluate" and case.awaiting_rehandle and rehandle_mode() == Rehandle.QUEUE:
-        told += [
-            (u, "assigned", gettext_noop("Unsatisfied call-back, decide on re-handling: %(number)s"))
-            for u in nearest(case.holder_path, "dispatch_case")
-        ]
-    notices = (
-        Notice(u, kind, in_language_of(u, title, number=case.number), case.title, **about(case))
-        for u, kind, title in told
-        if u.pk != getattr(actor, "pk", None)
-    )
+        told.append(
+            (
+                units.holder_unit(case.holder_path, "dispatch_case"),
+                "assigned",
+                gettext_noop("Unsatisfied call-back, decide on re-handling: %(number)s"),
+            )
+        )
+    notices = [
+        Notice(
+            None,
+            kind,
+            in_languages(title, number=case.number),
+            case.title,
+            **about(case),
+            unit=unit,
+            actor=actor,
+        )
+        for unit, kind, title in told
+        if unit is not None
+    ]
     return len(notify_many(notices))
 
 

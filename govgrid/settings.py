@@ -255,10 +255,9 @@ GOVGRID_STRIP_PHOTO_LOCATION = env.bool("GOVGRID_STRIP_PHOTO_LOCATION", default=
 # holidays (for China with the weekend days made working days, 调休) seed the calendar table.
 GOVGRID_WORKDAY_HOURS = env.str("GOVGRID_WORKDAY_HOURS", default="09:00-12:00,13:30-17:30")
 GOVGRID_WORKDAY_COUNTRY = env.str("GOVGRID_WORKDAY_COUNTRY", default="CN")
-# Deadlines (cases/deadlines.py): a step turns yellow when this share of its time is used; a reminder, 催办 or
-# 督办 goes to at most this many people per level (the first granted there).
+# Deadlines (cases/deadlines.py): a step turns yellow when this share of its time is used (and its holder is
+# reminded; the reminder, 催办 and 督办 each go to a unit, seen by all its members).
 GOVGRID_YELLOW_FRACTION = env.float("GOVGRID_YELLOW_FRACTION", default=0.75)
-GOVGRID_DEADLINE_NOTIFY_MAX = env.int("GOVGRID_DEADLINE_NOTIFY_MAX", default=10)
 # An unsatisfied call-back (回访不满意): "auto" sends the case back for re-handling (重办) at once, "queue" leaves
 # the decision (re-handle or keep closed) to the dispatcher of the level that closed it.
 GOVGRID_REHANDLE_ON_UNSATISFIED = env.str("GOVGRID_REHANDLE_ON_UNSATISFIED", default="auto")

@@ -51,12 +51,19 @@ class Channel:
         return True
 
     def send(self, notification: Notification, *, delivery_id: int) -> None:
+        """Send ``notification`` to ``notification.recipient`` (for a unit's notice: the member this delivery is
+        for, with the title and text in his language)."""
         raise NotImplementedError
 
 
 def registry() -> dict[str, Channel]:
     """The configured channels, by code, in settings order."""
     return {code: import_string(path)() for code, path in getattr(settings, "NOTIFY_CHANNELS", {}).items()}
+
+
+def any_available() -> bool:
+    """Is any channel configured here? (Without one, a unit notice has nothing to deliver.)"""
+    return any(channel.is_available() for channel in registry().values())
 
 
 def get(code: str) -> Channel | None:

@@ -23,7 +23,10 @@ class Kind(models.TextChoices):
 
 
 class Notification(models.Model):
-    """One notice to one person; always shown in their inbox, whatever the channels do."""
+    """One notice, to one person (``recipient``) or to a unit (``unit``: a department, the dispatchers of a street,
+    the supervisors of a district; see grids.units). A person's notice is in his inbox; a unit's is in the inbox
+    of everyone who belongs to the unit now, and each member reads it for himself (``NotificationRead``,
+    ``InboxState``). Always shown in the inbox, whatever the channels do."""
 
     # No index of its own: notification_inbox_idx starts with the recipient.
     recipient = models.ForeignKey(
@@ -32,7 +35,18 @@ class Notification(models.Model):
         on_delete=models.CASCADE,
         related_name="notifications",
         db_index=False,
+        null=True,
+        blank=True,
     )
+    # A grids.units key ("d:12", "r:345:dispatch_case"); "" for a person's notice.
+    unit = models.CharField(_("to unit"), max_length=60, blank=True, default="")
+    # Who made the change a unit notice reports: not shown it, and not sent it, though he may be a member.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    # A unit's members read in their own languages: the title and text in each other language of the site
+    # ({"en": ["title", "text"]}); ``title`` and ``body`` are in the site's language.
+    texts = models.JSONField(default=dict, blank=True)
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.GENERIC)
     title = models.CharField(_("title"), max_length=200)
     body = models.TextField(_("text"), blank=True)
@@ -41,8 +55,12 @@ class Notification(models.Model):
     link = models.CharField(_("link"), max_length=200, blank=True)
     subject = models.CharField(_("about"), max_length=300, blank=True)
     created_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    # A person's notice only; each member's reading of a unit notice is his own (NotificationRead, InboxState).
     read_at = models.DateTimeField(_("read at"), null=True, blank=True)
-    # Unique over all notices: a key names one event for one person (e.g. "urge:workorder:42:1700000000:user:7").
+    # A unit notice's deliveries are made for the unit's members of the moment by a task (services.fan_out);
+    # set when they are, so that the periodic retry can make those whose task was lost.
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+    # Unique over all notices: a key names one event for one person or unit (e.g. "urge:42:r:7:dispatch_case").
     # A constraint rather than unique=True: the key is only ever matched whole, so it needs no LIKE index beside it.
     dedup_key = models.CharField(max_length=200, null=True, blank=True)
 
@@ -50,24 +68,84 @@ class Notification(models.Model):
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
         ordering = ["-created_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["dedup_key"], name="notification_dedup_key_uniq")]
+        constraints = [
+            models.UniqueConstraint(fields=["dedup_key"], name="notification_dedup_key_uniq"),
+            # To a person or to a unit, never both, never neither.
+            models.CheckConstraint(
+                condition=Q(recipient__isnull=False, unit="") | Q(recipient__isnull=True) & ~Q(unit=""),
+                name="notification_person_or_unit",
+            ),
+        ]
         indexes = [
-            # The inbox, newest first, keyset-paginated.
-            models.Index(fields=["recipient", "-created_at", "-id"], name="notification_inbox_idx"),
-            # Unread only (the (recipient, read_at IS NULL) index): the navbar count and the top of the inbox.
+            # A person's inbox, newest first, keyset-paginated.
             models.Index(
                 fields=["recipient", "-created_at", "-id"],
-                condition=Q(read_at__isnull=True),
+                condition=Q(recipient__isnull=False),
+                name="notification_inbox_idx",
+            ),
+            # A person's unread only (the (recipient, read_at IS NULL) index): the navbar count and the inbox's top.
+            models.Index(
+                fields=["recipient", "-created_at", "-id"],
+                condition=Q(recipient__isnull=False, read_at__isnull=True),
                 name="notification_unread_idx",
+            ),
+            # A unit's notices, newest first: each unit of a member is one range of it (read ones below his
+            # InboxState mark, unread ones above).
+            models.Index(fields=["unit", "-created_at", "-id"], condition=~Q(unit=""), name="notification_unit_idx"),
+            # Unit notices whose deliveries are still to be made (the periodic retry).
+            models.Index(
+                fields=["created_at"],
+                condition=~Q(unit="") & Q(fanned_out_at__isnull=True),
+                name="notification_fanout_due_idx",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.recipient_id}: {self.title}"
+        return f"{self.recipient_id or self.unit}: {self.title}"
 
     @property
     def is_read(self) -> bool:
+        """Read by the person reading it: the selectors set ``read_at`` of a unit notice to his own reading."""
         return self.read_at is not None
+
+    def text_in(self, language: str) -> tuple[str, str]:
+        """(title, text) in ``language`` when the notice has them, else as written."""
+        found = (self.texts or {}).get(language)
+        return (found[0], found[1]) if found else (self.title, self.body)
+
+
+class NotificationRead(models.Model):
+    """A member's reading of one unit notice newer than his InboxState mark (a person's own notice keeps its
+    ``read_at``). "Mark all read" moves the mark and drops these rows."""
+
+    # No index of its own: notificationread_once starts with the user.
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False)
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="reads")
+    read_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("notice read")
+        verbose_name_plural = _("notices read")
+        constraints = [models.UniqueConstraint(fields=["user", "notification"], name="notificationread_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} read {self.notification_id}"
+
+
+class InboxState(models.Model):
+    """A person's reading of his units' notices: those written up to ``units_read_until`` are read ("mark all
+    read" moves it); without a row, those written before the account was made. Newer ones are unread unless
+    read one by one (NotificationRead), so the unread count is one range per unit, whatever the history."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    units_read_until = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("inbox state")
+        verbose_name_plural = _("inbox states")
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: read up to {self.units_read_until}"
 
 
 class DeliveryState(models.TextChoices):
@@ -83,6 +161,8 @@ class Delivery(models.Model):
     """One notice through one external channel: its attempts, last error and when to try again."""
 
     notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="deliveries")
+    # The person it goes to: the notice's recipient, or one member of its unit.
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     channel = models.CharField(_("channel"), max_length=20)  # a code of settings.NOTIFY_CHANNELS
     state = models.CharField(_("state"), max_length=12, choices=DeliveryState.choices, default=DeliveryState.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
@@ -95,7 +175,9 @@ class Delivery(models.Model):
     class Meta:
         verbose_name = _("delivery")
         verbose_name_plural = _("deliveries")
-        constraints = [models.UniqueConstraint(fields=["notification", "channel"], name="delivery_once_per_channel")]
+        constraints = [
+            models.UniqueConstraint(fields=["notification", "recipient", "channel"], name="delivery_once_per_channel")
+        ]
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],

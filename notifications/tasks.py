@@ -8,7 +8,7 @@ scheduled further ahead than RETRY_BACKOFF_MAX seconds.
 from __future__ import annotations
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, transaction
 
 from . import services
 
@@ -41,13 +41,34 @@ def deliver(self, delivery_id: int) -> str:
     return outcome.value
 
 
+@shared_task(
+    name="notifications.tasks.fan_out",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    retry_backoff_max=services.RETRY_BACKOFF_MAX,
+    max_retries=8,
+    ignore_result=True,
+)
+def fan_out(notification_ids: list[int]) -> int:
+    """Make the deliveries of unit notices for the members of their units now (services.deliveries_fan_out);
+    returns how many. Idempotent: a repeat finds the notices done."""
+    return len(services.deliveries_fan_out(notification_ids=notification_ids))
+
+
 @shared_task(name="notifications.tasks.retry_due_deliveries", acks_late=True, ignore_result=True)
 def retry_failed(limit: int = 500) -> int:
     """Periodic (every minute or so): enqueue deliveries that are due again, e.g. because the broker was down
-    when their change committed, and settle attempts interrupted mid-call. Safe to run twice at once."""
+    when their change committed, hand on unit notices whose deliveries were never made, and settle attempts
+    interrupted mid-call; returns how many it enqueued. Safe to run twice at once."""
     from . import subscriptions
 
-    return len(services.deliveries_requeue_due(limit=limit)) + len(subscriptions.requeue_due(limit=limit))
+    with transaction.atomic():
+        fan_outs = services.fan_outs_requeue_due(limit=limit)
+    return (
+        len(services.deliveries_requeue_due(limit=limit)) + len(fan_outs) + len(subscriptions.requeue_due(limit=limit))
+    )
 
 
 retry_due_deliveries = retry_failed

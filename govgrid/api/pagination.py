@@ -31,8 +31,13 @@ class KeysetPagination(BasePagination):
             raise ValidationError({"size": [_("A whole number from 1 to %(max)d.") % {"max": MAX_SIZE}]}) from None
         if not 1 <= size <= MAX_SIZE:
             raise ValidationError({"size": [_("A whole number from 1 to %(max)d.") % {"max": MAX_SIZE}]})
-        key, descending = view.keyset_order(request) if hasattr(view, "keyset_order") else ("created_at", True)
         self.request = request
+        if hasattr(view, "keyset_page"):  # a view whose selector pages itself (e.g. over several sources)
+            self.page = view.keyset_page(
+                after=request.query_params.get("after", ""), before=request.query_params.get("before", ""), size=size
+            )
+            return list(self.page.items)
+        key, descending = view.keyset_order(request) if hasattr(view, "keyset_order") else ("created_at", True)
         self.page = keyset_page(
             queryset,
             after=request.query_params.get("after", ""),

@@ -1,4 +1,5 @@
-"""API of the inbox: the caller's own notices (newest first, keyset pages), mark one or all read."""
+"""API of the inbox: the caller's notices, his own and his units' (newest first, keyset pages), mark one or all
+read. A unit notice is read or unread for the caller alone, and comes in his language."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from govgrid.api.errors import ErrorSerializer
-from govgrid.api.filters import BooleanFilter, StrictFilterBackend, StrictFilterSet, reject_unknown
+from govgrid.api.filters import BooleanFilter, StrictFilterBackend, StrictFilterSet, cleaned, reject_unknown
 from govgrid.api.pagination import KeysetPagination
 from notifications import selectors, services
 from notifications.models import Kind, Notification
@@ -25,11 +26,15 @@ class NotificationSerializer(serializers.ModelSerializer):
     kind = serializers.ChoiceField(choices=Kind.choices)
     link = serializers.CharField(help_text="Address of the page the notice is about ('' when none).")
     subject = serializers.CharField(help_text="What the notice is about, e.g. a case's number and title.")
-    is_read = serializers.BooleanField()
+    is_read = serializers.BooleanField(help_text="Read by the caller (a unit's notice is read by each member).")
+    read_at = serializers.DateTimeField(allow_null=True, help_text="When the caller read it (null: unread).")
+    unit = serializers.CharField(
+        source="unit_label", help_text="The unit it went to, e.g. a department ('' for the caller's own notice)."
+    )
 
     class Meta:
         model = Notification
-        fields = ["id", "kind", "title", "body", "link", "subject", "created_at", "read_at", "is_read"]
+        fields = ["id", "kind", "title", "body", "link", "subject", "unit", "created_at", "read_at", "is_read"]
 
 
 class CountSerializer(serializers.Serializer):
@@ -58,14 +63,15 @@ class NotificationViewSet(viewsets.GenericViewSet):
     queryset = Notification.objects.none()
 
     def get_queryset(self):
-        return Notification.objects.filter(recipient=self.request.user)
+        return selectors.visible(user=self.request.user)
 
-    def keyset_order(self, request):
-        return "created_at", True
+    def keyset_page(self, *, after: str, before: str, size: int):
+        unread = cleaned(NotificationFilter, self.request).get("unread")
+        segment = selectors.ALL if unread is None else selectors.UNREAD if unread else selectors.READ
+        return selectors.inbox_page(user=self.request.user, after=after, before=before, size=size, segments=(segment,))
 
     def list(self, request):
-        rows = self.filter_queryset(self.get_queryset())
-        page = self.paginate_queryset(rows)
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(NotificationSerializer(page, many=True).data)
 
     @extend_schema(

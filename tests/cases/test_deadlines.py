@@ -20,9 +20,10 @@ def called(cast, category, urgency="urgent"):
 
 
 def notifications_of(user, kind=None):
-    from notifications.models import Notification
+    """The notices ``user`` sees: his own and his units' (a department's, a level's dispatchers' ...)."""
+    from notifications.selectors import visible
 
-    rows = Notification.objects.filter(recipient=user)
+    rows = visible(user=user)
     return rows.filter(kind=kind) if kind else rows
 
 
@@ -217,20 +218,32 @@ def test_the_sweep_looks_people_up_once_per_batch(cast, category, django_assert_
     assert len(inserts) == 1
 
 
-def test_a_level_is_told_through_at_most_the_configured_number_of_people(cast, category, monkeypatch):
+def test_a_level_is_told_with_one_notice_that_every_holder_sees_and_reads_for_himself(cast, category):
+    from notifications import selectors
+    from notifications import services as notify
     from notifications.models import Notification
     from tests.factories import UserFactory, grant_role
 
     extra = [UserFactory() for _ in range(4)]
     for user in extra:
         grant_role(user, "street_dispatcher", cast.city.s11, actor=cast.city.actor)
-    monkeypatch.setattr(deadlines, "NOTIFY_MAX", 3)
     case = called(cast, category)
     d = StepDeadline.objects.get(case=case, step="accept")
     deadlines.sweep(now=d.due_at)
-    told = Notification.objects.filter(kind="urge", link=case.url).values_list("recipient_id", flat=True)
-    everyone = sorted([cast.dispatcher.pk, *(u.pk for u in extra)])
-    assert sorted(told) == everyone[:3]  # the first granted, in a stable order
+    urge = Notification.objects.get(kind="urge", link=case.url)  # one row for the street's five dispatchers
+    assert urge.recipient is None and urge.unit == f"r:{cast.city.s11.pk}:dispatch_case"
+    assert urge.dedup_key == f"urge:{d.pk}:{urge.unit}"
+    for user in [cast.dispatcher, *extra]:
+        assert notifications_of(user, "urge").get() == urge
+        assert selectors.unread_count(user=user) >= 1
+    assert not notifications_of(cast.worker, "urge").exists()  # not a dispatcher of the street
+
+    before = selectors.unread_count(user=extra[1])
+    notify.mark_read(user=extra[0], notification=urge)  # read by one, still unread for the others
+    page = selectors.inbox_page(user=extra[0])
+    assert next(n for n in page if n.pk == urge.pk).is_read
+    assert selectors.unread_count(user=extra[1]) == before
+    assert not next(n for n in selectors.inbox_page(user=extra[1]) if n.pk == urge.pk).is_read
 
 
 def test_people_are_told_when_work_comes_to_them(cast, category):
@@ -241,6 +254,7 @@ def test_people_are_told_when_work_comes_to_them(cast, category):
     )
     assert notifications_of(cast.cg, "assigned").get().link == case.url  # 派单: each department's members
     assert notifications_of(cast.zj, "assigned").count() == 1
+    assert notifications_of(cast.cg, "assigned").get().unit == f"d:{cast.d['cgzf'].pk}"  # one notice per department
     assert not notifications_of(cast.dispatcher).exists()  # not the person who did it
 
     other = called(cast, category)
@@ -258,10 +272,13 @@ def test_notices_are_written_in_each_recipients_language(cast, category):
     d = StepDeadline.objects.get(case=case, step="accept")
     with translation.override("en"):  # whatever language the sweep's process happens to have
         deadlines.sweep(now=d.due_at)
-    urge = notifications_of(cast.dispatcher, "urge").get()
+    from notifications.selectors import inbox_page
+
+    # One notice to each unit, read by each member in his own language.
+    urge = next(n for n in inbox_page(user=cast.dispatcher) if n.kind == "urge")
     assert urge.title == f"Overdue, please act now: {case.number}" and urge.body.endswith("· accept")
-    supervision = notifications_of(cast.supervisor, "supervision").get()  # no choice made: the site's language
-    assert supervision.title == f"超期督办：{case.number}" and supervision.body.endswith("· 受理")
+    supervision = next(n for n in inbox_page(user=cast.supervisor) if n.kind == "supervision")
+    assert supervision.title == f"超期督办：{case.number}" and supervision.body.endswith("· 受理")  # the site's
 
 
 @pytest.mark.postgres

@@ -41,10 +41,12 @@ def test_the_first_sweep_acts_on_the_late_demo_steps(db):
     call_command("seed_demo", stdout=StringIO())
     done = deadlines.sweep()
     assert done["urged"] >= 2 and done["reminded"] >= 1
-    from notifications.models import Notification
+    from grids.models import User
+    from notifications.selectors import visible
 
-    assert Notification.objects.filter(recipient__username="dispatcher", kind__in=["urge", "reminder"]).exists()
-    assert Notification.objects.filter(recipient__username="handler", kind="urge").exists()
+    dispatcher, handler = User.objects.get(username="dispatcher"), User.objects.get(username="handler")
+    assert visible(user=dispatcher).filter(kind__in=["urge", "reminder"]).exists()  # his street's notices
+    assert visible(user=handler).filter(kind="urge").exists()  # his department's
 
 
 def test_working_hours_ago_lands_on_the_calendar(db):

@@ -9,6 +9,7 @@ from cases.models import Attachment, Case, CaseEvent, WorkOrder
 from cases.workflow import State, WorkOrderState
 from grids.codes import Level
 from notifications.models import Notification
+from notifications.selectors import visible
 from tests.cases.test_services import dispatched, png, report
 from tests.factories import UserFactory, grant_role
 
@@ -41,7 +42,7 @@ def test_unsatisfied_call_back_sends_the_case_back_to_the_dispatcher(
     assert (rehandle.transition, rehandle.from_state, rehandle.to_state) == ("rehandle", "closed", "accepted")
     assert rehandle.data["automatic"] is True and rehandle.comment == "摊点又回来了"
     # the dispatcher is told, and the dispatch step has a clock again
-    assert Notification.objects.filter(recipient=cast.dispatcher, link=case.url, title__contains=case.number).exists()
+    assert visible(user=cast.dispatcher).filter(link=case.url, title__contains=case.number).exists()
     assert case.deadlines.filter(step="dispatch", closed_at__isnull=True).exists()
     # the dispatcher re-dispatches, prefilled with the last lead; a new round, the earlier one stays on record
     assert services.suggest_departments(case=case) == [cast.d["cgzf"]]
@@ -118,7 +119,7 @@ def test_queued_rehandle_waits_for_the_dispatcher(cast, category, settings):
     assert case.state == State.CLOSED and case.awaiting_rehandle and case.rehandle_count == 0
     assert case in selectors.street_queue(user=cast.dispatcher)
     assert case not in selectors.street_queue(user=cast.other_dispatcher)
-    assert Notification.objects.filter(recipient=cast.dispatcher, link=case.url).exists()
+    assert visible(user=cast.dispatcher).filter(link=case.url).exists()
     assert not services.can_fire(cast.hotline, case, "rehandle")
     assert services.can_fire(cast.dispatcher, case, "rehandle") and services.can_fire(
         cast.dispatcher, case, "keep_closed"
@@ -223,8 +224,10 @@ def test_dispatching_to_an_unstaffed_department_tells_its_region_admin(
         services.case_transition(
             case=case, action="dispatch", actor=cast.dispatcher, departments=[cast.d["pcs"], cast.d["cgzf"]]
         )
-    told = Notification.objects.filter(title__contains="派出所")
-    assert {n.recipient.username for n in told} == {"street-admin"}  # the nearest admin of 派出所's street
+    told = Notification.objects.get(title__contains="派出所")  # one notice to the admins of 派出所's street
+    assert told.unit == f"r:{cast.city.s11.pk}:manage_department"
+    assert visible(user=street_admin).filter(pk=told.pk).exists()
+    assert not visible(user=admin).filter(pk=told.pk).exists()  # the nearest admins, not those above
     assert not Notification.objects.filter(title__contains="城管执法局").exists()
 
 

@@ -3,7 +3,9 @@ its reminder, 催办 and 督办 by e-mail and webhook, each exactly once however
 app cannot reach: the transition or the sweep still commits, its deliveries wait in the database, and the periodic
 retry delivers them once the broker is back.
 
-Time passes by moving a step's stored deadlines into the past; nothing in our code is mocked. The worker, its queue
+Each notice goes to a unit (the street's dispatchers, the district's supervisors); the worker makes its deliveries
+for the unit's members. Time passes by moving a step's stored deadlines (or a notice's time) into the past;
+nothing in our code is mocked. The worker, its queue
 and the webhook receiver are those of test_worker.py (one worker per module, in its own queue).
 """
 
@@ -124,6 +126,18 @@ def deliveries_of(*notifications: Notification) -> list[Delivery]:
     return list(Delivery.objects.filter(notification__in=notifications).order_by("pk"))
 
 
+def made(worker, notice: Notification, count: int) -> list[Delivery]:
+    """The deliveries of a unit notice, once the worker's fan-out task has made them for the unit's members."""
+    real._wait_for(
+        lambda: len(deliveries_of(notice)) >= count, timeout=TIMEOUT, what=f"deliveries of {notice.pk}", worker=worker
+    )
+    return deliveries_of(notice)
+
+
+def dispatchers_of(region) -> str:
+    return f"r:{region.pk}:dispatch_case"
+
+
 def mails(worker) -> str:
     return "".join(path.read_text(errors="replace") for path in sorted(worker.mail_dir.iterdir()))
 
@@ -167,11 +181,15 @@ def broker_unreachable():
             _use_broker(up)
 
 
-def broker_back(deliveries: list[Delivery]) -> None:
-    """The broker answers again and the deliveries' retry time has come (time passes)."""
+def broker_back(deliveries: list[Delivery], notices: tuple[Notification, ...] = ()) -> None:
+    """The broker answers again and the deliveries' retry time has come, and that of the unit notices whose
+    deliveries are still to be made (time passes)."""
     notify_services._broker_down_until = 0.0  # the failed publish's back-off is over
     Delivery.objects.filter(pk__in=[d.pk for d in deliveries]).update(
         next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    Notification.objects.filter(pk__in=[n.pk for n in notices]).update(
+        created_at=timezone.now() - timedelta(minutes=10)
     )
 
 
@@ -194,9 +212,10 @@ def test_the_sweep_on_the_worker_reminds_urges_and_supervises_once_by_email_and_
 
     time_passes(accept, overdue=False)
     assert did(through_the_worker(worker, sweep_deadlines, "the sweep at yellow")) == {**NOTHING_DONE, "reminded": 1}
-    reminder = Notification.objects.get(kind="reminder")
-    assert (reminder.recipient, reminder.link) == (people.dispatcher, case.url)
-    all_sent(worker, deliveries_of(reminder))
+    reminder = Notification.objects.get(kind="reminder")  # one notice to the street's dispatchers
+    assert (reminder.unit, reminder.link) == (dispatchers_of(people.city.s11), case.url)
+    all_sent(worker, made(worker, reminder, 2))
+    assert {d.recipient for d in deliveries_of(reminder)} == {people.dispatcher}  # each member, each channel
 
     time_passes(accept, overdue=True)
     assert did(through_the_worker(worker, sweep_deadlines, "the sweep when overdue")) == {
@@ -206,9 +225,11 @@ def test_the_sweep_on_the_worker_reminds_urges_and_supervises_once_by_email_and_
     }
     urge = Notification.objects.get(kind="urge")
     supervision = Notification.objects.get(kind="supervision")
-    assert (urge.recipient, urge.link) == (people.dispatcher, case.url)
-    assert (supervision.recipient, supervision.link) == (people.supervisor, case.url)  # the district above the street
-    assert set(Notification.objects.values_list("recipient__username", flat=True)) == {"dispatcher", "supervisor"}
+    assert (urge.unit, urge.link) == (dispatchers_of(people.city.s11), case.url)
+    # the district above the street
+    assert (supervision.unit, supervision.link) == (f"r:{people.city.d1.pk}:supervise_case", case.url)
+    made(worker, urge, 2), made(worker, supervision, 2)
+    assert set(Delivery.objects.values_list("recipient__username", flat=True)) == {"dispatcher", "supervisor"}
 
     deliveries = deliveries_of(reminder, urge, supervision)
     assert Counter(d.channel for d in deliveries) == {"email": 3, "webhook": 3}
@@ -254,17 +275,18 @@ def test_a_transition_while_the_broker_is_down_commits_and_is_delivered_once_whe
     event = CaseEvent.objects.get(case=case, transition="supervise")
     assert (event.actor, event.comment, event.data["notified"]) == (people.supervisor, "请今天之内处理", 1)
     notice = Notification.objects.get(kind="supervision")
-    assert (notice.recipient, notice.link) == (people.dispatcher, case.url)  # whoever holds the case
-    deliveries = deliveries_of(notice)
-    assert [(d.channel, d.state, d.attempts) for d in deliveries] == [
-        ("email", DeliveryState.PENDING, 0),
-        ("webhook", DeliveryState.PENDING, 0),
-    ]
+    assert (notice.unit, notice.link) == (dispatchers_of(people.city.s11), case.url)  # whoever holds the case
+    assert notice.fanned_out_at is None and deliveries_of(notice) == []  # its deliveries wait for a worker
     time.sleep(1)
     assert receiver.requests == [] and mails(worker) == ""  # nothing reached the worker
 
-    broker_back(deliveries)
-    assert through_the_worker(worker, retry_due_deliveries, "the periodic retry") == 2
+    broker_back([], (notice,))
+    assert through_the_worker(worker, retry_due_deliveries, "the periodic retry") == 1
+    deliveries = made(worker, notice, 2)
+    assert [(d.recipient, d.channel) for d in deliveries] == [
+        (people.dispatcher, "email"),
+        (people.dispatcher, "webhook"),
+    ]
     all_sent(worker, deliveries)
     assert_arrived_once(worker, receiver, deliveries_of(notice))
     assert "To: dispatcher@example.org" in mails(worker)
@@ -286,15 +308,17 @@ def test_a_sweep_while_the_broker_is_down_commits_its_notices_and_the_retry_catc
 
     accept.refresh_from_db()
     assert accept.urged_at and accept.supervised_at
-    urge = Notification.objects.get(kind="urge", recipient=people.dispatcher, link=case.url)
-    supervision = Notification.objects.get(kind="supervision", recipient=people.supervisor, link=case.url)
-    deliveries = deliveries_of(urge, supervision)
-    assert len(deliveries) == 4 and {d.state for d in deliveries} == {DeliveryState.PENDING}
+    urge = Notification.objects.get(kind="urge", unit=dispatchers_of(people.city.s11), link=case.url)
+    supervision = Notification.objects.get(kind="supervision", unit=f"r:{people.city.d1.pk}:supervise_case")
+    assert deliveries_of(urge, supervision) == []  # made by a worker, for the members of the moment
     time.sleep(1)
     assert receiver.requests == [] and mails(worker) == ""
 
-    broker_back(deliveries)
-    assert through_the_worker(worker, retry_due_deliveries, "the periodic retry") == 4
+    broker_back([], (urge, supervision))
+    assert through_the_worker(worker, retry_due_deliveries, "the periodic retry") == 2
+    made(worker, urge, 2), made(worker, supervision, 2)
+    deliveries = deliveries_of(urge, supervision)
+    assert len(deliveries) == 4
     all_sent(worker, deliveries)
     assert_arrived_once(worker, receiver, deliveries_of(urge, supervision))
 

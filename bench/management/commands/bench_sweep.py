@@ -4,8 +4,10 @@ The steps are real ``StepDeadline`` rows on the open cases of a ``seed_cases`` c
 steps (accept, dispatch, sign, complete, verify at their own levels and departments), as many as asked, all
 falling due at the same minute. Each run calls ``cases.deadlines.sweep`` in one process, or in two processes at
 once (two Celery workers taking consecutive beat ticks do the same: ``SKIP LOCKED`` shares the rows between
-them), and reports the wall time, steps per second, notices written and database queries per step. The rows
-and notices the run adds are deleted afterwards.
+them), and reports the wall time, steps per second, notices written and database queries per step. Each notice
+goes to a unit (the department, the level's dispatchers, the supervisors above), so it is one row whatever the
+unit's size; the run checks that every step got its 催办 and that no notice was written twice. The rows and
+notices the run adds are deleted afterwards.
 
 By default the grace before escalation has not run out, so a run measures what every late step costs: the 催办
 to the holder and the 督办 to the level above. ``--escalate`` lets the grace run out too, so case-level steps
@@ -30,7 +32,7 @@ from bench.management.commands.bench_access import database_label, write_section
 from cases import deadlines
 from cases.models import StepDeadline
 from grids.models import Region
-from notifications.models import Delivery, Notification
+from notifications.models import Delivery, Notification, NotificationRead
 
 SECTION = "bench_sweep"
 
@@ -159,13 +161,14 @@ class Command(BaseCommand):
         # Plain SQL: the ORM's delete() would load a million and a half notices to collect their deliveries. When
         # the database held no notices before the run (a benchmark database), TRUNCATE empties the two tables at
         # once; a DELETE pays a foreign-key check per notice at commit (minutes for a run's 1.5 million).
-        tables = [Delivery._meta.db_table, Notification._meta.db_table]
+        tables = [Delivery._meta.db_table, NotificationRead._meta.db_table, Notification._meta.db_table]
         with transaction.atomic(), connection.cursor() as cursor:
             if not Notification.objects.filter(id__lt=notice_floor).exists():
                 cursor.execute(f"TRUNCATE {', '.join(tables)}")
             else:
-                cursor.execute(f"DELETE FROM {tables[0]} WHERE notification_id >= %s", [notice_floor])  # noqa: S608
-                cursor.execute(f"DELETE FROM {tables[1]} WHERE id >= %s", [notice_floor])  # noqa: S608
+                for table in tables[:2]:
+                    cursor.execute(f"DELETE FROM {table} WHERE notification_id >= %s", [notice_floor])  # noqa: S608
+                cursor.execute(f"DELETE FROM {tables[2]} WHERE id >= %s", [notice_floor])  # noqa: S608
             cursor.execute(f"DELETE FROM {StepDeadline._meta.db_table} WHERE id BETWEEN %s AND %s", list(ours))  # noqa: S608
 
     # --- one run ----------------------------------------------------------------------------------------------
@@ -201,6 +204,9 @@ class Command(BaseCommand):
             twice = keyed.count() - keyed.values("dedup_key").distinct().count()
             if twice:
                 raise CommandError(f"{twice} notices were written twice.")
+            unurged = self.without_urge(ours, notice_floor)
+            if unurged:
+                raise CommandError(f"{unurged} urged steps have no 催办 notice.")
             done = [o["done"] for o in outcomes]
             queries = sum(o["queries"] for o in outcomes)
             return {
@@ -217,6 +223,18 @@ class Command(BaseCommand):
             }
         finally:
             self.clean(ours, notice_floor)
+
+    @staticmethod
+    def without_urge(ours: tuple[int, int], notice_floor: int) -> int:
+        """Steps of the run marked urged without a 催办 notice to their holder (keys are "urge:<step>:<unit>")."""
+        sql = (
+            f"SELECT count(*) FROM {StepDeadline._meta.db_table} s WHERE s.id BETWEEN %s AND %s "  # noqa: S608
+            "AND s.urged_at IS NOT NULL AND s.id NOT IN (SELECT split_part(n.dedup_key, ':', 2)::bigint FROM "
+            f"{Notification._meta.db_table} n WHERE n.id >= %s AND n.kind = 'urge' AND n.dedup_key LIKE 'urge:%%')"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*ours, notice_floor])
+            return cursor.fetchone()[0]
 
     def record(self, path: Path, opts: dict[str, Any], rows: list[dict[str, Any]]) -> None:
         command = (
