@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 
 from grids.models import Department, Region
 
-from .workflow import RefusalReason, Satisfaction, State, WorkOrderState
+from .workflow import STREET_STATES, RefusalReason, Satisfaction, State, WorkOrderState
 
 
 @dataclass(frozen=True)
@@ -253,6 +253,15 @@ class Case(models.Model):
                 fields=["created_at", "id"],
                 name="case_open_created_idx",
                 condition=~Q(state__in=[State.CLOSED, State.CANCELLED]),
+            ),
+            # The street queue: its rows by grid, oldest first, with the level the queue filters on. A street's
+            # queue is then the index entries of its grids (a few thousand at most), whatever the history; the
+            # condition is the queue's own filter, word for word (selectors.street_queue), so the planner uses it.
+            models.Index(
+                fields=["region", "created_at", "id"],
+                include=["level"],
+                name="case_queue_open_idx",
+                condition=Q(state__in=STREET_STATES) | Q(state=State.CLOSED, awaiting_rehandle=True),
             ),
         ]
 

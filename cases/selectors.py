@@ -25,17 +25,9 @@ from grids.models import Department, Region, User
 
 from . import deadlines
 from .models import STEP_LABELS, Attachment, Case, CaseEvent, Category, ResponseTemplate, WorkOrder
-from .workflow import OPEN_STATES, State, WorkOrderState
+from .workflow import OPEN_STATES, STREET_STATES, State, WorkOrderState
 
 VIEW = "cases.view_case"
-STREET_STATES = (
-    State.CALLED,
-    State.ESCALATED,
-    State.ACCEPTED,
-    State.DISPATCHED,
-    State.IN_PROGRESS,
-    State.VERIFIED,
-)
 INBOX_TABS = {
     "to_sign": WorkOrderState.ASSIGNED,
     "in_progress": WorkOrderState.SIGNED,

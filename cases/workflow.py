@@ -46,6 +46,15 @@ OPEN_STATES = frozenset(
         State.ESCALATED,
     }
 )
+# The states a street queue shows: what a dispatcher of the holding level takes, dispatches, follows or closes.
+STREET_STATES = (
+    State.CALLED,
+    State.ESCALATED,
+    State.ACCEPTED,
+    State.DISPATCHED,
+    State.IN_PROGRESS,
+    State.VERIFIED,
+)
 ANY_OPEN = OPEN_STATES
 
 

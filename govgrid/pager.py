@@ -92,8 +92,14 @@ def keyset_page(
     size: int = 30,
     key: str = "created_at",
     descending: bool = True,
+    ids_first: bool = True,
 ) -> Page:
-    """A page of ``rows`` ordered by (``key``, id), one query of ``size + 1`` rows and no count.
+    """A page of ``rows`` ordered by (``key``, id): ``size + 1`` rows and no count.
+
+    The page's ids are found first (a narrow query the database can answer from an index alone) and the rows then
+    read by id: two queries, but the planner can no longer prefer walking a whole table in the list's order to
+    sorting the few thousand index entries of a queue (the street queue at ten million cases: 100–250 ms walking
+    the report-time index, 1.5 ms from the queue's index). ``ids_first=False`` reads the rows at once.
 
     ``key`` is a datetime field or annotation; rows where it is null come last, in either direction. ``after``
     continues past the last row of a page, ``before`` goes back from the first; a bad cursor, or one made for
@@ -112,7 +118,13 @@ def keyset_page(
         rows = rows.filter(_beyond(key, *position, op=op, nulls_ahead=forward, nullable=nullable))
     nulls = ({"nulls_last": True} if forward else {"nulls_first": True}) if nullable else {}
     by_key = F(key).asc(**nulls) if ascending else F(key).desc(**nulls)
-    fetched = list(rows.order_by(by_key, "pk" if ascending else "-pk")[: size + 1])
+    ordered = rows.order_by(by_key, "pk" if ascending else "-pk")
+    if ids_first:
+        ids = list(ordered.values_list("pk", flat=True)[: size + 1])
+        found = {row.pk: row for row in rows.filter(pk__in=ids)} if ids else {}
+        fetched = [found[pk] for pk in ids if pk in found]
+    else:
+        fetched = list(ordered[: size + 1])
     more = len(fetched) > size
     items = fetched[:size]
     if not forward:
