@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from django.db.models import QuerySet
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +16,7 @@ from grids.models import Region
 
 from . import indicators
 from .indicators import DEFINITIONS, OPEN_STATES, Dashboard, Period, cards, p90_hours, rates  # noqa: F401 - the page's names
+from .models import MonthlyReport
 
 # Who sees the dashboard of a region: its dispatchers (street) and supervisors (district, city).
 PERMS = ("cases.supervise_case", "cases.dispatch_case")
@@ -82,3 +84,27 @@ def breadcrumb(user: Any, region: Region) -> list[Region]:
 def dashboard(*, user: Any, region: Region, period: Period) -> Dashboard:
     """Every figure of the dashboard of ``region`` over ``period`` (the caller checked ``may_view``)."""
     return indicators.compute(region=region, period=period)
+
+
+# --- monthly reports ---------------------------------------------------------------------------------------------
+
+
+def monthly_reports(*, user: Any, region: Region | None = None) -> QuerySet[MonthlyReport]:
+    """The written reports of the regions where the viewer may see the dashboard (under ``region`` if given)."""
+    qs = MonthlyReport.objects.filter(generated_at__isnull=False)
+    scoped = [access.scope(user, perm, qs, "region__path") for perm in PERMS]
+    qs = scoped[0] | scoped[1]
+    if region is not None:
+        qs = qs.filter(region__path__startswith=region.path)
+    return qs
+
+
+def monthly_report(*, user: Any, pk: Any) -> MonthlyReport:
+    """One written report the viewer may see; 404 otherwise (another street's, not written yet, unknown)."""
+    try:
+        report = MonthlyReport.objects.select_related("region").get(pk=int(pk), generated_at__isnull=False)
+    except (ValueError, TypeError, MonthlyReport.DoesNotExist):
+        raise Http404 from None
+    if not may_view(user, report.region):
+        raise Http404
+    return report
