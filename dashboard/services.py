@@ -46,7 +46,7 @@ def months_due(today: date | None = None) -> list[date]:
     downtime across a month's end), at most ``GOVGRID_MONTHLY_REPORTS_CATCH_UP`` of them. A new installation
     starts with the last completed month, not with its past."""
     last = last_completed_month(today)
-    limit = max(1, int(getattr(settings, "GOVGRID_MONTHLY_REPORTS_CATCH_UP", 12)))
+    limit = max(1, settings.GOVGRID_MONTHLY_REPORTS_CATCH_UP)
     latest = MonthlyReport.objects.aggregate(m=Max("month"))["m"]
     months = [last]
     while len(months) < limit and latest is not None and months[-1] > latest:
