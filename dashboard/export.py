@@ -8,7 +8,7 @@ from io import BytesIO
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
-from .selectors import DEFINITIONS, Dashboard
+from .indicators import DEFINITIONS, Dashboard
 
 RATE_HEADERS = [
     ("closure_rate", "结案率(%)"),

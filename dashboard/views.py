@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from . import export, selectors
+from . import export, reports, selectors
 
 
 def _load(request: HttpRequest) -> selectors.Dashboard:
@@ -62,3 +64,55 @@ def export_xlsx(request: HttpRequest) -> HttpResponse:
     name = f"dashboard-{d.region.code}-{d.period.start:%Y%m%d}-{d.period.end:%Y%m%d}.xlsx"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
+
+
+# --- monthly reports ---------------------------------------------------------------------------------------------
+
+
+@login_required
+def report_list(request: HttpRequest) -> HttpResponse:
+    """月报: the written reports of one month for the regions the viewer may see (under ``?region=`` if given)."""
+    if not selectors.may_use(request.user):
+        raise Http404
+    region = selectors.region_for(request.user, request.GET["region"]) if request.GET.get("region") else None
+    reports = selectors.monthly_reports(user=request.user, region=region)
+    months = list(reports.dates("month", "month", order="DESC")[:36])
+    month = None
+    if request.GET.get("month"):
+        try:
+            month = date.fromisoformat(f"{request.GET['month']}-01")
+        except ValueError:
+            month = None
+    if month is None and months:
+        month = months[0]
+    rows = list(reports.filter(month=month).select_related("region").order_by("region__path")) if month else []
+    return render(
+        request,
+        "dashboard/reports.html",
+        {"reports": rows, "months": months, "month": month, "region": region},
+    )
+
+
+@login_required
+def report_page(request: HttpRequest, pk: int) -> HttpResponse:
+    """One monthly report, printable (A4)."""
+    report = selectors.monthly_report(user=request.user, pk=pk)
+    return render(request, "dashboard/report.html", reports.page_context(report))
+
+
+@login_required
+def report_xlsx(request: HttpRequest, pk: int) -> FileResponse:
+    report = selectors.monthly_report(user=request.user, pk=pk)
+    if not report.file:
+        raise Http404
+    try:
+        handle = report.file.open("rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    name = f"月报-{report.region.code}-{report.month:%Y%m}.xlsx"
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=name,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )

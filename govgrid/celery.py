@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "govgrid.settings")
 
@@ -19,5 +20,12 @@ app.conf.beat_schedule = {
         "task": "notifications.tasks.retry_due_deliveries",
         "schedule": 60.0,
         "options": {"expires": 55},
+    },
+    # 月报: hourly, so the first run of the 1st writes the month just ended and a run after a downtime catches up;
+    # a run with nothing to write is two small queries.
+    "monthly-reports": {
+        "task": "dashboard.tasks.monthly_reports",
+        "schedule": crontab(minute=7),
+        "options": {"expires": 3000},
     },
 }

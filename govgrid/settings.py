@@ -240,6 +240,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 GOVGRID_IMPORT_MAX_BYTES = env.int("GOVGRID_IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 GOVGRID_IMPORT_MAX_ROWS = env.int("GOVGRID_IMPORT_MAX_ROWS", default=50_000)
+# Monthly reports (docs/dashboard.md): how many missed months the job writes after a downtime.
+GOVGRID_MONTHLY_REPORTS_CATCH_UP = env.int("GOVGRID_MONTHLY_REPORTS_CATCH_UP", default=12)
 
 # Imports of households, residents and organisations (parties/transfer.py) run in Celery and may be larger.
 GOVGRID_PARTIES_IMPORT_MAX_BYTES = env.int("GOVGRID_PARTIES_IMPORT_MAX_BYTES", default=40 * 1024 * 1024)

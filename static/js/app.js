@@ -55,3 +55,7 @@ document.addEventListener("DOMContentLoaded", () => {
   if (!window.matchMedia("(max-width: 575.98px)").matches) return;
   document.querySelectorAll("details[data-fold-phone]").forEach((el) => { el.open = false; });
 });
+// data-print: a button that prints the page (the monthly report).
+document.addEventListener("click", (event) => {
+  if (event.target.closest("[data-print]")) window.print();
+});

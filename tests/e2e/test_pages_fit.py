@@ -8,6 +8,7 @@ import pytest
 
 from cases.demo import seed_demo_cases
 from cases.models import Case
+from dashboard.services import monthly_reports_run
 from grids.demo import DEMO_PASSWORD, seed_demo
 from tests.e2e.conftest import login, watch
 
@@ -57,9 +58,14 @@ def demo(settings):
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en-US"])
-def test_every_page_fits_and_has_no_serious_accessibility_problem(browser, live_server, demo, violations, shot, locale):
+def test_every_page_fits_and_has_no_serious_accessibility_problem(
+    browser, live_server, demo, violations, shot, locale, settings, tmp_path
+):
     assert AXE.exists(), "make assets installs axe-core (for the browser tests only)"
     case = Case.objects.filter(region__code__startswith="519902", state="dispatched").first()
+    settings.MEDIA_ROOT = str(tmp_path)
+    written = monthly_reports_run()  # last month's reports: the list has rows, a street's report is a page
+    street = next(r for r in written if r.region.depth == 3 and r.region.code.startswith("519902"))
     too_wide, problems, visited = [], {}, 0
     for username in ROLES:
         ctx = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900}, locale=locale)
@@ -71,7 +77,7 @@ def test_every_page_fits_and_has_no_serious_accessibility_problem(browser, live_
         pages = menu_links(page)
         if case is not None:
             pages.append(f"/cases/{case.pk}/")
-        pages += ["/cases/report/", "/account/", "/notifications/"]
+        pages += ["/cases/report/", "/account/", "/notifications/", f"/dashboard/reports/{street.pk}/"]
         for path in dict.fromkeys(pages):
             for width in WIDTHS:
                 page.set_viewport_size({"width": width, "height": 900})
