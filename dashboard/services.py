@@ -93,24 +93,24 @@ def _delete_file(name: str) -> None:
 
 def _announce(report: MonthlyReport) -> int:
     """Tell the supervisors of the report's region (``cases.supervise_case`` there, else at the nearest node above
-    with someone), each once, in their language."""
-    from cases.deadlines import nearest
-    from notifications.services import Notice, in_language_of, notify_many
+    with someone): one notice to that unit, read by each member in his language, written once per report."""
+    from grids.units import holder_unit
+    from notifications.services import in_languages, notify_unit
 
     region, month = report.region, f"{report.month:%Y-%m}"
-    notices = [
-        Notice(
-            u,
-            "generic",
-            in_language_of(u, TITLE, month=month, region=region.name),
-            in_language_of(u, BODY, month=month, region=region.name),
-            link=report.get_absolute_url(),
-            subject=f"{region.name} {month}",
-            dedup_key=f"monthly-report:{report.pk}:{u.pk}",
-        )
-        for u in nearest(region.path, "supervise_case")
-    ]
-    return len(notify_many(notices)) if notices else 0
+    unit = holder_unit(region.path, "supervise_case")
+    if unit is None:  # nobody supervises here or above
+        return 0
+    written = notify_unit(
+        unit=unit,
+        kind="generic",
+        title=in_languages(TITLE, month=month, region=region.name),
+        body=in_languages(BODY, month=month, region=region.name),
+        link=report.get_absolute_url(),
+        subject=f"{region.name} {month}",
+        dedup_key=f"monthly-report:{report.pk}:{unit}",
+    )
+    return 1 if written else 0
 
 
 def _write_locked(report: MonthlyReport, now: datetime) -> None:
