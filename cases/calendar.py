@@ -218,6 +218,19 @@ def add_clock_hours(start: datetime, hours: float) -> datetime:
     return (_utc(start) + timedelta(hours=hours)).astimezone(_zone())
 
 
+def working_periods_between(first: date, last: date) -> list[tuple[datetime, datetime]]:
+    """Every working period of the local days ``first`` … ``last``, in order, as UTC moments: the same periods
+    ``working_hours_between`` sums, for SQL that needs them as a table (the roll-up's rebuild)."""
+    zone, spec, days = _zone(), working_periods(), _Days()
+    out: list[tuple[datetime, datetime]] = []
+    day = first
+    while day <= last:
+        if days.is_working(day):
+            out += _periods(day, zone, spec)
+        day += timedelta(days=1)
+    return out
+
+
 def working_hours_between(a: datetime, b: datetime) -> float:
     """Working hours from ``a`` to ``b``; negative when ``b`` is before ``a`` (e.g. how far past a deadline)."""
     start, end = _utc(a), _utc(b)

@@ -20,6 +20,8 @@ deadlines (``cases.StepDeadline``) with the same rule that ``rebuild`` applies t
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +29,8 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from django.db import connection, transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, transaction
 from django.utils import timezone
 
 from grids.models import Region
@@ -38,7 +41,9 @@ from .models import (
     CLOSE_HOUR_BUCKETS,
     DEPARTMENT_DAILY_COUNTERS,
     ROLLUP_SOURCES,
+    Case,
     CaseDaily,
+    CaseEvent,
     DepartmentDaily,
     OpenCount,
 )
@@ -378,24 +383,6 @@ def _add_rows(model, key: tuple[str, ...], names: Iterable[str], rows: dict, pag
     names = list(names)
     updates = ", ".join(f"{n} = {table}.{n} + EXCLUDED.{n}" for n in names)
     items = list(rows.items())
-    columns = ", ".join(key_cols + names)
-    if connection.vendor == "postgresql":
-        # COPY into a scratch table, then one upsert: a hundred times faster than VALUES pages of this width.
-        scratch = f"{table}_load"
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {scratch} ON COMMIT DROP AS "  # noqa: S608
-                f"SELECT {columns} FROM {table} WITH NO DATA"
-            )
-            cursor.execute(f"TRUNCATE {scratch}")
-            with cursor.cursor.copy(f"COPY {scratch} ({columns}) FROM STDIN") as copy:
-                for k, counters in items:
-                    copy.write_row([*k, *(counters.get(n, 0) for n in names)])
-            cursor.execute(
-                f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {scratch} "  # noqa: S608
-                f"ON CONFLICT ({', '.join(key_cols)}) DO UPDATE SET {updates}"
-            )
-        return len(items)
     with connection.cursor() as cursor:
         for i in range(0, len(items), page):
             chunk = items[i : i + page]
@@ -447,19 +434,12 @@ def _aware(moment: datetime) -> datetime:
     return moment if timezone.is_aware(moment) else timezone.make_aware(moment, timezone.UTC)
 
 
-def rebuild(*, batch: int = 20000, progress=None) -> dict[str, int]:
-    """Recompute the three tables from every case event (``rebuild_rollup``), in one transaction: readers see the
-    old figures until it commits. Cases are read by id ranges of ``batch``; each range's rows are added at once."""
-    from .models import Case
-
+def _rebuild_in_python(*, batch: int, progress=None) -> dict[str, int]:
+    """The rebuild on databases other than PostgreSQL (the embedded SQLite): every event through ``contributions``,
+    summed in memory for each id range of ``batch`` cases, then added to the tables."""
     done = {"events": 0, "rows": 0}
     paths: dict[str, int] = dict(Region.objects.values_list("path", "id"))
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:  # one rebuild at a time, and live writers wait for it
-                cursor.execute(
-                    f"LOCK TABLE {_table(CaseDaily)}, {_table(DepartmentDaily)}, {_table(OpenCount)} IN EXCLUSIVE MODE"
-                )
         for model in (CaseDaily, DepartmentDaily, OpenCount):
             model.objects.all().delete()
         top = Case.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
@@ -473,3 +453,353 @@ def rebuild(*, batch: int = 20000, progress=None) -> dict[str, int]:
             if progress:
                 progress(lo + batch, top)
     return done
+
+
+def rebuild(*, batch: int = 20000, workers: int = 2, progress=None) -> dict[str, int]:
+    """Recompute the three tables from every case event (``rebuild_rollup``), in one transaction: readers see the
+    old figures until it commits, live writers wait for it.
+
+    On PostgreSQL the rows are computed in the database, set-based (``_rebuild_in_postgresql``), by id ranges of
+    ``batch`` cases over ``workers`` connections; elsewhere in Python. ``progress(done, top)`` is told the highest
+    case id done so far.
+    """
+    if connection.vendor == "postgresql":
+        return _rebuild_in_postgresql(batch=batch, workers=workers, progress=progress)
+    return _rebuild_in_python(batch=batch, progress=progress)
+
+
+# --- rebuilding in PostgreSQL -------------------------------------------------------------------------------------
+#
+# The same rule as ``contributions``, written as SQL over the events of a range of cases: each counter is a filtered
+# count (or sum) over the events of its key; the in-time flags are the ``LATE_RULES`` themselves, with the event's
+# columns for the placeholders; the working hours report → close are read from a table of the business calendar's
+# working periods (``calendar.working_periods_between``). tests/cases/test_rollup.py holds both to a recount and
+# to each other, row for row.
+
+_STAGE = "rollup_rebuild_"  # scratch tables (unlogged), dropped in the rebuild's own transaction
+_DAY_TRANSITIONS = (
+    "report",
+    "settle",
+    "call_street",
+    "dispatch",
+    "verify_ok",
+    "verify_failed",
+    "close",
+    "evaluate",
+    "rehandle",
+    "cancel",
+    "mark_duplicate",
+)
+_WORK_ORDER_TRANSITIONS = ("wo_sign", "wo_complete", "wo_refuse")
+
+
+def _quoted(values: Iterable[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values)  # our own constant codes
+
+
+def _daily_counters() -> dict[str, str]:
+    """Each CaseDaily counter as an aggregate over the ``ev`` rows of one key, on the event's day."""
+    out = {"close_hours": "coalesce(sum(round(hours, 4)::float8) FILTER (WHERE t = 'close'), 0)"}
+    simple = {
+        "new": "report",
+        "settled": "settle",
+        "called": "call_street",
+        "dispatched": "dispatch",
+        "verified": "verify_ok",
+        "verify_failed": "verify_failed",
+        "closed": "close",
+        "evaluated": "evaluate",
+        "rehandled": "rehandle",
+    }
+    for name in ("close_hours", *CASE_DAILY_COUNTERS):
+        if name in simple:
+            out[name] = f"count(*) FILTER (WHERE t = '{simple[name]}')"
+        elif name.startswith("new_"):
+            out[name] = f"count(*) FILTER (WHERE t = 'report' AND src = '{name[4:]}')"
+        elif len(name) == 3 and name[0] == "h" and name[1:].isdigit():
+            out[name] = f"count(*) FILTER (WHERE t = 'report' AND hour = {int(name[1:])})"
+        elif len(name) == 2 and name[0] == "b" and name[1:].isdigit():
+            out[name] = f"count(*) FILTER (WHERE t = 'close' AND bucket = {int(name[1:])})"
+        elif name in ("dispatched_on_time", "closed_on_time"):
+            step = "dispatch" if name == "dispatched_on_time" else "close"
+            out[name] = f"coalesce(sum(on_time) FILTER (WHERE t = '{step}'), 0)"
+        elif name in ("satisfied", "basically", "unsatisfied"):
+            out[name] = f"count(*) FILTER (WHERE t = 'evaluate' AND sat = '{name}')"
+        elif name == "cancelled":
+            out[name] = "count(*) FILTER (WHERE t IN ('cancel', 'mark_duplicate'))"
+        elif name in ("cohort_closed", "cohort_cancelled"):
+            out[name] = "0"  # on the day of the report: the second branch below
+        elif name != "close_hours":
+            raise NotImplementedError(f"CaseDaily.{name} has no rule in the rebuild")
+    return out
+
+
+def _int(name: str) -> str:
+    """Counts as int, so that their sums over the ancestors stay in bigint arithmetic (a bigint's sum is numeric)."""
+    return "" if name == "close_hours" else "::int"
+
+
+def _working_time(moment: str) -> str:
+    """Working seconds from the start of the periods table to ``moment`` (an SQL expression)."""
+    return (
+        f"coalesce((SELECT p.before + extract(epoch FROM least({moment}, p.ends) - p.starts) "  # noqa: S608
+        f"FROM {_STAGE}periods p WHERE p.starts <= {moment} ORDER BY p.starts DESC LIMIT 1), 0)"
+    )
+
+
+def _late_sql(name: str) -> str:
+    rule, owner = LATE_RULES[name]
+    ref = "e.case_id" if owner == "case" else "e.work_order_id"
+    return f"CASE WHEN {rule % (ref, 'e.at', 'e.at')} THEN 0 ELSE 1 END"
+
+
+@lru_cache(maxsize=1)
+def _range_sql() -> str:
+    """One statement for the cases with ids in [%(lo)s, %(hi)s): their events' rows of the three tables, at
+    every ancestor of the case's region, added to the scratch tables; answers the number of events read."""
+    daily = _daily_counters()
+    names = list(daily)
+    buckets = " ".join(f"WHEN hours <= {bound} THEN {i}" for i, bound in enumerate(CLOSE_HOUR_BUCKETS))
+    cohort = dict.fromkeys(names, "0")
+    cohort["cohort_closed"] = (
+        "count(*) FILTER (WHERE t = 'close') - count(*) FILTER (WHERE t IN ('reopen', 'rehandle'))"
+    )
+    cohort["cohort_cancelled"] = "count(*) FILTER (WHERE t IN ('cancel', 'mark_duplicate'))"
+    sources = _quoted(s for s in ROLLUP_SOURCES if s != "other")
+    closed = _quoted(CLOSED_STATES)
+    department = ", ".join(DEPARTMENT_DAILY_COUNTERS)
+    return f"""
+WITH ev AS MATERIALIZED (
+    SELECT c.region_id, c.category_id, e.transition AS t, e.from_state AS f, e.to_state AS s, w.department_id,
+           (e.at AT TIME ZONE %(tz)s)::date AS day, (c.created_at AT TIME ZONE %(tz)s)::date AS cohort,
+           CASE WHEN c.source IN ({sources}) THEN c.source ELSE 'other' END AS src,
+           extract(hour FROM c.created_at AT TIME ZONE %(tz)s)::int AS hour,
+           CASE WHEN e.transition = 'evaluate' THEN e.data ->> 'satisfaction' END AS sat,
+           CASE e.transition WHEN 'dispatch' THEN {_late_sql("dispatched_on_time")}
+                             WHEN 'close' THEN {_late_sql("closed_on_time")}
+                             WHEN 'wo_sign' THEN {_late_sql("signed_on_time")}
+                             WHEN 'wo_complete' THEN {_late_sql("done_on_time")} END AS on_time,
+           CASE WHEN e.transition = 'close' THEN
+               greatest(0, ({_working_time("e.at")} - {_working_time("c.created_at")}) / 3600) END AS hours
+    FROM cases_caseevent e
+    JOIN cases_case c ON c.id = e.case_id AND c.id >= %(lo)s AND c.id < %(hi)s
+    LEFT JOIN cases_workorder w ON w.id = e.work_order_id AND w.case_id >= %(lo)s AND w.case_id < %(hi)s
+    WHERE e.case_id >= %(lo)s AND e.case_id < %(hi)s
+), own AS (
+    SELECT region_id, day, category_id, {", ".join(f"({daily[n]}){_int(n)} AS {n}" for n in names)}
+    FROM (SELECT *, CASE {buckets} ELSE {len(CLOSE_HOUR_BUCKETS)} END AS bucket FROM ev) x
+    WHERE t IN ({_quoted(_DAY_TRANSITIONS)})
+    GROUP BY region_id, day, category_id
+    UNION ALL
+    SELECT region_id, cohort, category_id, {", ".join(f"({cohort[n]}){_int(n)} AS {n}" for n in names)}
+    FROM ev
+    WHERE t IN ('close', 'cancel', 'mark_duplicate') OR (t IN ('reopen', 'rehandle') AND f = '{State.CLOSED}')
+    GROUP BY region_id, cohort, category_id
+), daily AS (
+    INSERT INTO {_STAGE}daily (region_id, day, category_id, {", ".join(names)})
+    SELECT a.ancestor_id, o.day, o.category_id, {", ".join(f"sum(o.{n})" for n in names)}
+    FROM own o JOIN {_STAGE}ancestors a ON a.region_id = o.region_id
+    GROUP BY a.ancestor_id, o.day, o.category_id
+), department AS (
+    INSERT INTO {_STAGE}department (region_id, day, department_id, {department})
+    SELECT a.ancestor_id, o.day, o.department_id, {", ".join(f"sum(o.{n})" for n in DEPARTMENT_DAILY_COUNTERS)}
+    FROM (
+        SELECT region_id, day, department_id,
+               count(*) FILTER (WHERE t = 'wo_sign')::int AS signed,
+               coalesce(sum(on_time) FILTER (WHERE t = 'wo_sign'), 0)::int AS signed_on_time,
+               count(*) FILTER (WHERE t = 'wo_complete')::int AS done,
+               coalesce(sum(on_time) FILTER (WHERE t = 'wo_complete'), 0)::int AS done_on_time,
+               count(*) FILTER (WHERE t = 'wo_refuse')::int AS refused
+        FROM ev
+        WHERE t IN ({_quoted(_WORK_ORDER_TRANSITIONS)}) AND department_id IS NOT NULL
+        GROUP BY region_id, day, department_id
+    ) o JOIN {_STAGE}ancestors a ON a.region_id = o.region_id
+    GROUP BY a.ancestor_id, o.day, o.department_id
+), open AS (
+    INSERT INTO {_STAGE}open (region_id, state, n)
+    SELECT a.ancestor_id, o.state, sum(o.n)
+    FROM (
+        SELECT region_id, x.state, sum(x.n)::int AS n
+        FROM ev CROSS JOIN LATERAL (VALUES (ev.f, -1), (ev.s, 1)) AS x (state, n)
+        WHERE ev.f <> ev.s AND x.state <> '' AND x.state NOT IN ({closed})
+        GROUP BY region_id, x.state
+    ) o JOIN {_STAGE}ancestors a ON a.region_id = o.region_id
+    GROUP BY a.ancestor_id, o.state
+)
+SELECT count(*) FROM ev
+"""  # noqa: S608 - our tables, columns and constant codes; the values are parameters
+
+
+def _stage(cursor, periods: list[tuple[datetime, datetime]]) -> None:
+    """(Re)create the scratch tables: the three tables' columns without keys, the working periods with the working
+    seconds before each, and every region's ancestors (itself included) from the path prefixes."""
+    for name in ("daily", "department", "open", "periods", "ancestors"):
+        cursor.execute(f"DROP TABLE IF EXISTS {_STAGE}{name}")
+    daily = ", ".join(["region_id", "day", "category_id", "close_hours", *CASE_DAILY_COUNTERS])
+    department = ", ".join(["region_id", "day", "department_id", *DEPARTMENT_DAILY_COUNTERS])
+    for name, columns, model in (
+        ("daily", daily, CaseDaily),
+        ("department", department, DepartmentDaily),
+        ("open", "region_id, state, n", OpenCount),
+    ):
+        cursor.execute(
+            f"CREATE UNLOGGED TABLE {_STAGE}{name} AS SELECT {columns} FROM {_table(model)} WITH NO DATA"  # noqa: S608
+        )
+    cursor.execute(
+        f"CREATE UNLOGGED TABLE {_STAGE}periods (starts timestamptz PRIMARY KEY, ends timestamptz, before bigint)"
+    )
+    rows, before = [], 0
+    for starts, ends in periods:
+        rows.append((starts, ends, before))
+        before += int((ends - starts).total_seconds())
+    if rows:
+        cursor.executemany(f"INSERT INTO {_STAGE}periods VALUES (%s, %s, %s)", rows)  # noqa: S608
+    cursor.execute(
+        f"CREATE UNLOGGED TABLE {_STAGE}ancestors AS "  # noqa: S608
+        f"SELECT r.id AS region_id, a.id AS ancestor_id FROM {_table(Region)} r "
+        "CROSS JOIN LATERAL generate_series(%s, length(r.path), %s) AS k (n) "
+        f"JOIN {_table(Region)} a ON a.path = left(r.path, k.n)",
+        [Region.steplen, Region.steplen],
+    )
+    cursor.execute(f"ANALYZE {_STAGE}periods")
+    cursor.execute(f"ANALYZE {_STAGE}ancestors")
+
+
+def _merge(cursor) -> int:
+    """Replace the three tables' rows by the scratch tables' sums (a key computed in two ranges is added up)."""
+    rows = 0
+    for model, key, names in (
+        (CaseDaily, ("region_id", "day", "category_id"), ("close_hours", *CASE_DAILY_COUNTERS)),
+        (DepartmentDaily, ("region_id", "day", "department_id"), DEPARTMENT_DAILY_COUNTERS),
+        (OpenCount, ("region_id", "state"), ("n",)),
+    ):
+        stage = {CaseDaily: "daily", DepartmentDaily: "department", OpenCount: "open"}[model]
+        keys, columns = ", ".join(key), ", ".join(key + tuple(names))
+        cursor.execute(f"DELETE FROM {_table(model)}")  # noqa: S608 - not TRUNCATE: readers keep the old rows
+        # In key order, the unique index grows at its end: twice as fast as in the hash order of the sums.
+        cursor.execute(
+            f"INSERT INTO {_table(model)} ({columns}) "  # noqa: S608
+            f"SELECT {keys}, {', '.join(f'sum({n})' for n in names)} FROM {_STAGE}{stage} GROUP BY {keys} "
+            f"ORDER BY {keys}"
+        )
+        rows += cursor.rowcount
+    for name in ("daily", "department", "open", "periods", "ancestors"):
+        cursor.execute(f"DROP TABLE {_STAGE}{name}")
+    return rows
+
+
+def _span(cursor) -> tuple[int, int, date | None, date | None]:
+    """The lowest and highest case ids, and the first and last local days of any report or event."""
+    cursor.execute(f"SELECT min(id), max(id), min(created_at), max(created_at) FROM {_table(Case)}")  # noqa: S608
+    lo, hi, first, last = cursor.fetchone()
+    if lo is None:
+        return 0, 0, None, None
+    cursor.execute(f"SELECT min(at), max(at) FROM {_table(CaseEvent)}")  # noqa: S608
+    at_first, at_last = cursor.fetchone()
+    moments = [m for m in (first, last, at_first, at_last) if m is not None]
+    return lo, hi, local_day(min(moments)), local_day(max(moments))
+
+
+def _on_own_connection(work, *args) -> Any:
+    """Run ``work(cursor, *args)`` in a thread of its own, on a connection of its own (autocommit), and close it."""
+    from django.db import connections
+
+    out: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+                out["value"] = work(cursor, *args)
+        except BaseException as exc:  # re-raised in the caller's thread
+            out["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in out:
+        raise out["error"]
+    return out.get("value")
+
+
+def _ranges_in_parallel(ranges: list[tuple[int, int]], workers: int, progress=None, top: int = 0) -> int:
+    """The range statement over ``ranges``, by ``workers`` threads with a connection each; the events read."""
+    from django.db import connections
+
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for r in ranges:
+        todo.put(r)
+    done: queue.SimpleQueue = queue.SimpleQueue()
+    failed: list[BaseException] = []
+    sql, tz = _range_sql(), settings.TIME_ZONE
+
+    def run() -> None:
+        try:
+            with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+                cursor.execute("SET work_mem = '256MB'")
+                cursor.execute("SET jit = off")  # compiling takes longer than running each range
+                while not failed:
+                    try:
+                        lo, hi = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    cursor.execute(sql, {"tz": tz, "lo": lo, "hi": hi})
+                    done.put((hi, cursor.fetchone()[0]))
+        except BaseException as exc:
+            failed.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(max(1, workers))]
+    for thread in threads:
+        thread.start()
+    events, finished, highest = 0, 0, 0
+    while finished < len(ranges) and not failed:
+        try:
+            hi, n = done.get(timeout=0.5)
+        except queue.Empty:
+            if not any(t.is_alive() for t in threads):
+                break
+            continue
+        events, finished, highest = events + n, finished + 1, max(highest, hi)
+        if progress:
+            progress(min(highest, top), top)
+    for thread in threads:
+        thread.join()
+    if failed:
+        raise failed[0]
+    return events
+
+
+def _rebuild_in_postgresql(*, batch: int, workers: int, progress=None) -> dict[str, int]:
+    """The three tables recomputed by SQL, set-based: for each range of ``batch`` case ids, one statement groups
+    the range's events by key and by every ancestor of the case's region into scratch tables; at the end their sums
+    replace the tables' rows, in the transaction that locked the tables first (live writers wait; readers read the
+    old rows until the commit). The ranges run on ``workers`` connections of their own (the transaction's lock is
+    taken before they start, so they see every event committed so far and no writer adds one meanwhile); inside
+    an outer transaction (tests) they run on this connection, whose uncommitted rows other connections cannot see.
+    """
+    parallel = workers > 1 and not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        # One rebuild at a time, and live writers wait for it (readers do not).
+        tables = ", ".join(_table(m) for m in (CaseDaily, DepartmentDaily, OpenCount))
+        cursor.execute(f"LOCK TABLE {tables} IN EXCLUSIVE MODE")
+        cursor.execute("SET LOCAL work_mem = '512MB'")
+        cursor.execute("SET LOCAL jit = off")
+        lo, hi, first, last = _span(cursor)
+        periods = calendar.working_periods_between(first, last) if first and last else []
+        ranges = [(start, min(start + batch, hi + 1)) for start in range(lo, hi + 1, batch)] if hi else []
+        if parallel:
+            _on_own_connection(_stage, periods)
+            events = _ranges_in_parallel(ranges, workers, progress, hi)
+        else:
+            _stage(cursor, periods)
+            events = 0
+            for start, end in ranges:
+                cursor.execute(_range_sql(), {"tz": settings.TIME_ZONE, "lo": start, "hi": end})
+                events += cursor.fetchone()[0]
+                if progress:
+                    progress(end - 1, hi)
+        rows = _merge(cursor)
+    return {"events": events, "rows": rows}

@@ -177,3 +177,18 @@ def test_a_second_run_adds_cases_and_reset_replaces_them(seeded):
 def test_refuses_a_city_that_does_not_exist(db):
     with pytest.raises(CommandError, match="seed_scale"):
         call_command("seed_cases", cases=10, city_code="529500", stdout=StringIO())
+
+
+def test_the_roll_up_is_filled_and_agrees_with_the_cases(seeded):
+    from django.db.models import Sum
+
+    from cases.models import CaseDaily, OpenCount
+
+    cases = city_cases(seeded)
+    states = Counter(cases.values_list("state", flat=True))
+    totals = CaseDaily.objects.filter(region=seeded).aggregate(
+        new=Sum("new"), closed=Sum("cohort_closed"), cancelled=Sum("cohort_cancelled")
+    )
+    assert totals == {"new": CASES, "closed": states[State.CLOSED], "cancelled": states[State.CANCELLED]}
+    opened = dict(OpenCount.objects.filter(region=seeded, n__gt=0).values_list("state", "n"))
+    assert opened == {s: n for s, n in states.items() if s in OPEN_STATES}

@@ -3,8 +3,9 @@
 The command starts the app itself in production mode (DEBUG off, the static files built as the Dockerfile builds
 them, gunicorn with gunicorn.conf.py, on a free loopback port, the same database), signs in as staff of the scale
 city, and has N client threads fire one kind of request each for a bounded time: the street queue, the case list of
-a district supervisor who is also a department member and of the city admin, a case page, a department inbox,
-reporting a case, dispatching an accepted case, and the floor (one SQL query for the street queue's rows and a
+a district supervisor who is also a department member and of the city admin, a case page, a department inbox, the
+case map's data of the supervisor's district, the dashboard of the city (its admin) and of the busiest street (its
+dispatcher) over 30 days, reporting a case, dispatching an accepted case, and the floor (one SQL query for the street queue's rows and a
 minimal template, bench/views.py). It reports the median and 95th percentile latency seen by the clients, the
 throughput and each page's ratio to the floor, then times the same pages in-process (bench_pages, same
 production settings). Reports and dispatches change the data; ``seed_cases --reset`` starts over.
@@ -271,6 +272,9 @@ class Command(BaseCommand):
                         "district list (supervisor, department member)",
                         "city list (city admin)",
                         "department inbox",
+                        bench_pages.DISTRICT_MAP,
+                        bench_pages.CITY_DASHBOARD,
+                        bench_pages.STREET_DASHBOARD,
                         bench_pages.FLOOR,
                     )
                 ],

@@ -1,8 +1,9 @@
 """Time the dashboard in-process on the data of seed_scale and seed_cases (whose last phase fills the roll-up).
 
 Each page is requested through Django's test client in this process, as the person who opens it: the city admin's
-dashboard and a street dispatcher's (the busiest street), a district supervisor's, each over 30 days, and the city's
-XLSX export. The floor is one hand-written SQL query summing the city's own roll-up rows over the same 30 days,
+dashboard and a street dispatcher's (the busiest street), a district supervisor's, each over 30 days, the city's over
+this month, and the city's XLSX export (the pages and people of bench_pages, which times the first three beside the
+case pages). The floor is one hand-written SQL query summing the city's own roll-up rows over the same 30 days,
 timed the same way in the same run (no template, no Python around it)::
 
     python manage.py bench_dashboard --samples 200 --city-code 529900
@@ -18,14 +19,12 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
-from django.urls import reverse
 from django.utils import timezone
 
-from bench.management.commands.bench_pages import Page, busiest_street, time_page
-from bench.management.commands.seed_scale import user_prefix
+from bench.management.commands import bench_pages
 from cases.models import CaseDaily
 from grids.codes import Level
-from grids.models import Grant, Region
+from grids.models import Region
 
 FLOOR = "floor: one SQL sum of the city's roll-up rows"
 
@@ -64,37 +63,9 @@ class Command(BaseCommand):
             raise CommandError(f"No city {opts['city_code']}: run seed_scale and seed_cases first.")
         if not CaseDaily.objects.filter(region=city).exists():
             raise CommandError("The roll-up of this city is empty: run rebuild_rollup (seed_cases does it).")
-        prefix = user_prefix(city.code)
-        street, dispatcher = busiest_street(city)
-
-        def granted(role: str, depth: int):
-            grant = (
-                Grant.objects.filter(
-                    region__path__startswith=city.path,
-                    region__depth=depth,
-                    role__code=role,
-                    user__username__startswith=prefix,
-                )
-                .select_related("user", "region")
-                .order_by("user_id")
-                .first()
-            )
-            if grant is None:
-                raise CommandError(f"No {role} at depth {depth} in city {city.code}.")
-            return grant
-
-        admin = granted("region_admin", Level.CITY)
-        supervisor = granted("supervisor", Level.DISTRICT)
-        url = reverse("dashboard:index")
-        pages = [
-            Page("city dashboard, 30 days (city admin)", admin.user, [f"{url}?period=30"]),
-            Page("district dashboard, 30 days (supervisor)", supervisor.user, [f"{url}?period=30"]),
-            Page(f"street dashboard, 30 days ({street.code})", dispatcher, [f"{url}?period=30"]),
-            Page("city dashboard, this month", admin.user, [f"{url}?period=month"]),
-            Page("city XLSX, 30 days", admin.user, [f"{reverse('dashboard:export')}?period=30"]),
-        ]
+        pages = bench_pages.dashboard_pages(bench_pages.staff(city), every=True)
         rng = random.Random(opts["seed"])
-        results = [time_page(page, opts["samples"], rng) for page in pages]
+        results = [bench_pages.time_page(page, opts["samples"], rng) for page in pages]
         results.append(floor(city, opts["samples"]))
         base = results[-1]["median_ms"]
         self.stdout.write(f"{opts['samples']} requests a page, in-process; roll-up rows: {CaseDaily.objects.count()}")

@@ -1,11 +1,13 @@
 """Time the case pages in-process beside their floor, on the data of seed_scale and seed_cases.
 
 Each page is requested through Django's test client in this process (no network, no server: the framework, the
-queries and the templates only), as the person who uses it: the street queue of a street dispatcher (as a page and through the API), the case list
-of a district supervisor who is also a member of a department, the case list of the city's admin, a case page, and
-a department's inbox. The floor is one hand-written SQL query for the street queue's rows and a minimal template
-(bench/views.py), timed the same way in the same run. bench_cases runs this command in production mode (DEBUG
-off) and prints its figures beside the HTTP ones; it can also be run alone::
+queries and the templates only), as the person who uses it: the street queue of a street dispatcher (as a page and
+through the API), the case list and the case map's data of a district supervisor who is also a member of a
+department, the case list of the city's admin, a case page, a department's inbox, and the dashboard of the city (its
+admin), of the district (the supervisor) and of the busiest street (its dispatcher) over 30 days. The floor is one
+hand-written SQL query for the street queue's rows and a minimal template (bench/views.py), timed the same way in
+the same run. bench_cases runs this command in production mode (DEBUG off) and prints its figures beside the HTTP
+ones; it can also be run alone::
 
     DEBUG=0 SECRET_KEY=... GOVGRID_BENCH_FLOOR=1 python manage.py bench_pages --json
 """
@@ -68,7 +70,19 @@ def busiest_street(city: Region) -> tuple[Region, User]:
     raise CommandError("No street dispatcher with open cases: run seed_scale and seed_cases first.")
 
 
-def pages(city: Region, rng: random.Random) -> list[Page]:
+@dataclass
+class Staff:
+    """The generated people whose pages are timed."""
+
+    street: Region  # the busiest street
+    dispatcher: User  # its dispatcher
+    supervisor: User  # a district supervisor who is also a member of a department
+    district: int  # his district
+    admin: User  # the city's admin
+    handler: User  # a member of the department with the most assigned work orders
+
+
+def staff(city: Region) -> Staff:
     prefix = user_prefix(city.code)
     street, dispatcher = busiest_street(city)
     supervisor = (
@@ -101,23 +115,53 @@ def pages(city: Region, rng: random.Random) -> list[Page]:
     if supervisor is None or admin is None or member is None:
         raise CommandError("The city lacks a supervisor with a department, a city admin or a staffed department.")
     handler = User.objects.filter(departments=member, username__startswith=prefix).order_by("pk").first()
+    return Staff(street, dispatcher, supervisor.user, supervisor.region_id, admin.user, handler)
+
+
+CITY_DASHBOARD = "city dashboard, 30 days (city admin)"
+DISTRICT_DASHBOARD = "district dashboard, 30 days (supervisor)"
+STREET_DASHBOARD = "street dashboard, 30 days (street dispatcher)"
+DISTRICT_MAP = "district map data (supervisor)"
+
+
+def dashboard_pages(people: Staff, *, every: bool = False) -> list[Page]:
+    """The command centre as the people who open it: the city's, a district's and the busiest street's dashboard
+    over 30 days; with ``every``, also the city over this month and the city's XLSX (bench_dashboard)."""
+    url = reverse("dashboard:index")
+    found = [
+        Page(CITY_DASHBOARD, people.admin, [f"{url}?period=30"]),
+        Page(DISTRICT_DASHBOARD, people.supervisor, [f"{url}?period=30"]),
+        Page(STREET_DASHBOARD, people.dispatcher, [f"{url}?period=30"]),
+    ]
+    if every:
+        found += [
+            Page("city dashboard, this month", people.admin, [f"{url}?period=month"]),
+            Page("city XLSX, 30 days", people.admin, [f"{reverse('dashboard:export')}?period=30"]),
+        ]
+    return found
+
+
+def pages(city: Region, rng: random.Random) -> list[Page]:
+    people = staff(city)
+    street, dispatcher = people.street, people.dispatcher
     case_ids = list(Case.objects.filter(region__path__startswith=street.path).values_list("pk", flat=True)[:2000])
     return [
         Page("street queue", dispatcher, [reverse("street_queue")]),
         Page("street queue API, JSON", dispatcher, ["/api/v1/cases/?queue=street"]),
-        Page("district list (supervisor, department member)", supervisor.user, [reverse("case_list")]),
+        Page("district list (supervisor, department member)", people.supervisor, [reverse("case_list")]),
         Page(
-            "district map data (supervisor)",  # the case map's GeoJSON of his district, at three zooms
-            supervisor.user,
-            [f"{reverse('casemap:data')}?region={supervisor.region_id}&zoom={z}" for z in (11, 12, 13)],
+            DISTRICT_MAP,  # the case map's GeoJSON of his district, at three zooms
+            people.supervisor,
+            [f"{reverse('casemap:data')}?region={people.district}&zoom={z}" for z in (11, 12, 13)],
         ),
-        Page("city list (city admin)", admin.user, [reverse("case_list")]),
+        Page("city list (city admin)", people.admin, [reverse("case_list")]),
         Page(
             "case page",
             dispatcher,
             [reverse("case_detail", args=[pk]) for pk in rng.sample(case_ids, min(50, len(case_ids)))],
         ),
-        Page("department inbox", handler, [reverse("inbox")]),
+        Page("department inbox", people.handler, [reverse("inbox")]),
+        *dashboard_pages(people),
         Page(FLOOR, dispatcher, [f"/bench/floor/?path={street.path}"]),
     ]
 

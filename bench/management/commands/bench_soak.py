@@ -1,7 +1,8 @@
 """Soak: the app in production mode under a steady mix of pages and posts, watching each worker's memory.
 
 Ten clients (by default) each pick, request after request, one of the street queue, a case page, a district
-supervisor's list, the city admin's list, a department inbox, reporting a case and dispatching one, for 30 minutes.
+supervisor's list and his district's map data, the city admin's list, a department inbox, the city's and the busiest
+street's dashboard (30 days), reporting a case and dispatching one, for 30 minutes.
 Every ten seconds the resident memory (VmRSS) of each gunicorn worker is read from /proc. Workers are not recycled
 during the run (``max_requests`` off), so a leak would show. The command reports each worker's memory after the first
 minute and at the end, the growth, the requests and any 5xx, and fails when a worker grew more than ``--max-growth``
@@ -121,6 +122,9 @@ class Command(BaseCommand):
                                 "district list (supervisor, department member)",
                                 "city list (city admin)",
                                 "department inbox",
+                                bench_pages.DISTRICT_MAP,
+                                bench_pages.CITY_DASHBOARD,
+                                bench_pages.STREET_DASHBOARD,
                             ]
                         )
                         status, _b, _l = by_kind[what].request(local.choice(kinds[what].paths))
