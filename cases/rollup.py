@@ -685,6 +685,8 @@ def _merge(cursor) -> int:
         rows += cursor.rowcount
     for name in ("daily", "department", "open", "periods", "ancestors"):
         cursor.execute(f"DROP TABLE {_STAGE}{name}")
+    for model in (CaseDaily, DepartmentDaily, OpenCount):  # every row is new: the planner's statistics too
+        cursor.execute(f"ANALYZE {_table(model)}")
     return rows
 
 
