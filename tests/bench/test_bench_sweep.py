@@ -23,6 +23,7 @@ def test_bench_sweep_measures_one_and_two_processes_and_leaves_nothing_behind(tm
     assert "400 steps due at once, 1 sweep process(es)" in text and "2 sweep process(es)" in text
     section = doc.read_text()
     assert "<!-- bench_sweep:start -->" in section and "| 2 | 400 |" in section
+    assert "| floor s | × floor |" in section and "(floor " in text  # the floor beside each figure
     # Both processes took a share of the rows (SKIP LOCKED), and the run cleaned up after itself.
     two = section.split("| 2 | 400 |", 1)[1].splitlines()[0]
     shares = [int(s.replace(",", "")) for s in two.rsplit("|", 2)[-2].split("/")]
