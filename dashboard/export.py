@@ -30,7 +30,8 @@ HEADLINE = {
 }
 
 
-def _sheet(wb: Workbook, title: str, headers: list[str], rows: list[list]) -> None:
+def sheet(wb: Workbook, title: str, headers: list[str], rows: list[list]) -> None:
+    """One sheet of a workbook: bold headers, the rows, columns wide enough for the headers."""
     ws = wb.create_sheet(title)
     ws.append(headers)
     for cell in ws[1]:
@@ -50,32 +51,32 @@ def workbook(d: Dashboard) -> bytes:
     wb.remove(wb.active)
     period = f"{d.period.start:%Y-%m-%d} 至 {d.period.end:%Y-%m-%d}"
     values = {**{k: d.totals.get(k) for k in ("new", "open", "overdue", "closed")}, **d.rates}
-    _sheet(
+    sheet(
         wb,
         "指标",
         ["指标", "数值", "口径", "区域", "统计期"],
         [[HEADLINE[code], values.get(code), str(DEFINITIONS[code][1]), d.region.name, period] for code in HEADLINE],
     )
-    _sheet(wb, "在办状态", ["状态", "案件数"], [[label, n] for _s, label, n in d.open_by_state])
-    _sheet(
+    sheet(wb, "在办状态", ["状态", "案件数"], [[label, n] for _s, label, n in d.open_by_state])
+    sheet(
         wb,
         "下级区域",
         ["区域", "代码", "新增", "结案", "当前在办", "当前超期", *(h for _c, h in RATE_HEADERS)],
         [[r["name"], r["code"], r["new"], r["closed"], r["open"], r["overdue"], *_rates(r)] for r in d.children],
     )
-    _sheet(
+    sheet(
         wb,
         "分类大类",
         ["大类", "新增", "结案", *(h for _c, h in RATE_HEADERS)],
         [[r["name"], r["new"], r["closed"], *_rates(r)] for r in d.groups],
     )
-    _sheet(
+    sheet(
         wb,
         "事件分类",
         ["分类", "新增", "结案", *(h for _c, h in RATE_HEADERS)],
         [[r["name"], r["new"], r["closed"], *_rates(r)] for r in d.categories],
     )
-    _sheet(
+    sheet(
         wb,
         "职能部门",
         ["部门", "签收", "按时签收率(%)", "办结", "按时办结率(%)", "退单", "当前超期"],
@@ -84,9 +85,9 @@ def workbook(d: Dashboard) -> bytes:
             for r in d.departments
         ],
     )
-    _sheet(wb, "来源", ["来源", "新增"], [[r["name"], r["new"]] for r in d.sources])
-    _sheet(wb, "时段", ["时段", "新增"], [[f"{r['hour']:02d}时", r["new"]] for r in d.hours])
-    _sheet(wb, "趋势", ["日期", "新增", "结案"], [[f"{r['day']:%Y-%m-%d}", r["new"], r["closed"]] for r in d.trend])
+    sheet(wb, "来源", ["来源", "新增"], [[r["name"], r["new"]] for r in d.sources])
+    sheet(wb, "时段", ["时段", "新增"], [[f"{r['hour']:02d}时", r["new"]] for r in d.hours])
+    sheet(wb, "趋势", ["日期", "新增", "结案"], [[f"{r['day']:%Y-%m-%d}", r["new"], r["closed"]] for r in d.trend])
     out = BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -16,13 +16,12 @@ from django.db.models import Sum
 from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 from openpyxl import Workbook
-from openpyxl.styles import Font
 
 from cases.models import CaseDaily
 from cases.workflow import State
 from grids.models import Region
 
-from .export import HEADLINE, RATE_HEADERS
+from .export import HEADLINE, RATE_HEADERS, sheet
 from .indicators import DEFINITIONS, Period, compute
 
 TOP_PROBLEMS = 10
@@ -127,17 +126,6 @@ def build(*, region: Region, month: date, now: datetime) -> dict[str, Any]:
 # --- the XLSX ------------------------------------------------------------------------------------------------
 
 
-def _sheet(wb: Workbook, title: str, headers: list[str], rows: list[list]) -> None:
-    ws = wb.create_sheet(title)
-    ws.append(headers)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        ws.append(row)
-    for i, h in enumerate(headers):
-        ws.column_dimensions[ws.cell(row=1, column=i + 1).column_letter].width = max(10, 2 * len(h) + 2)
-
-
 def workbook(data: dict[str, Any]) -> bytes:
     """The report as XLSX: one sheet per table, Chinese headers, the same figures as the page."""
     from cases.models import Source
@@ -150,15 +138,15 @@ def workbook(data: dict[str, Any]) -> bytes:
         definitions = {code: str(text) for code, (_label, text) in DEFINITIONS.items()}
         states = {s: str(State(s).label) for s, _n in data["open_by_state"]}
         sources = {code: str(label) for code, label in Source.choices}
-    _sheet(
+    sheet(
         wb,
         "指标",
         ["指标", "数值", "口径", "区域", "月份"],
         [[HEADLINE[c], data["headline"].get(c), definitions[c], region, month] for c in HEADLINE],
     )
-    _sheet(wb, "在办状态", ["状态", "案件数"], [[states[s], n] for s, n in data["open_by_state"]])
+    sheet(wb, "在办状态", ["状态", "案件数"], [[states[s], n] for s, n in data["open_by_state"]])
     if data["children"]:
-        _sheet(
+        sheet(
             wb,
             "下级区域",
             ["区域", "代码", "新增", "结案", "当前在办", "当前超期", *rates],
@@ -177,13 +165,13 @@ def workbook(data: dict[str, Any]) -> bytes:
         )
         for key in CHILD_RANKINGS:
             title, header = RANKING_SHEETS[key]
-            _sheet(
+            sheet(
                 wb,
                 title,
                 ["名次", "区域", header],
                 [[r["rank"], r["name"], r["value"]] for r in data["child_rankings"][key]],
             )
-    _sheet(
+    sheet(
         wb,
         "职能部门",
         ["部门", "签收", "按时签收率(%)", "办结", "按时办结率(%)", "退单", "当前超期"],
@@ -194,13 +182,13 @@ def workbook(data: dict[str, Any]) -> bytes:
     )
     for key in DEPARTMENT_RANKINGS:
         title, header = RANKING_SHEETS[key]
-        _sheet(
+        sheet(
             wb,
             title,
             ["名次", "部门", header],
             [[r["rank"], r["name"], r["value"]] for r in data["department_rankings"][key]],
         )
-    _sheet(
+    sheet(
         wb,
         "突出问题",
         ["名次", "事件分类", "本月新增", "上月新增", "增减", "增减(%)"],
@@ -209,20 +197,20 @@ def workbook(data: dict[str, Any]) -> bytes:
             for i, r in enumerate(data["top_problems"], start=1)
         ],
     )
-    _sheet(
+    sheet(
         wb,
         "分类大类",
         ["大类", "新增", "结案", *rates],
         [[r["name"], r["new"], r["closed"], *(r[c] for c, _h in RATE_HEADERS)] for r in data["groups"]],
     )
-    _sheet(
+    sheet(
         wb,
         "事件分类",
         ["分类", "新增", "结案", *rates],
         [[r["name"], r["new"], r["closed"], *(r[c] for c, _h in RATE_HEADERS)] for r in data["categories"]],
     )
-    _sheet(wb, "来源", ["来源", "新增"], [[sources.get(r["code"], r["code"]), r["new"]] for r in data["sources"]])
-    _sheet(wb, "趋势", ["日期", "新增", "结案"], [[r["day"], r["new"], r["closed"]] for r in data["trend"]])
+    sheet(wb, "来源", ["来源", "新增"], [[sources.get(r["code"], r["code"]), r["new"]] for r in data["sources"]])
+    sheet(wb, "趋势", ["日期", "新增", "结案"], [[r["day"], r["new"], r["closed"]] for r in data["trend"]])
     out = BytesIO()
     wb.save(out)
     return out.getvalue()
