@@ -263,7 +263,8 @@ def save_event(event, *, case, work_order=None) -> None:
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
     insert = f"INSERT INTO {_table(type(event))} ({columns}) VALUES ({', '.join(['%s'] * len(fields))}) RETURNING id"  # noqa: S608
-    statements = _statements(_fact(case, event, work_order), contributions(_fact(case, event, work_order)))
+    fact = _fact(case, event, work_order)
+    statements = _statements(fact, contributions(fact))
     ctes = ", ".join([f"e AS ({insert})", *(f"u{i} AS ({sql})" for i, (sql, _p) in enumerate(statements))])
     with connection.cursor() as cursor:
         params = [*values, *(p for _s, ps in statements for p in ps)]
