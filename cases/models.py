@@ -687,3 +687,30 @@ class OpenCount(models.Model):
 
     def __str__(self) -> str:
         return f"{self.region_id} {self.state} {self.n}"
+
+
+class OverdueCount(models.Model):
+    """Overdue now (超期), counted once a minute by ``cases.overdue.count_overdue``: the open cases of a region (its
+    own row and every ancestor's) whose earliest running deadline has passed (``department`` empty), and the overdue
+    work orders of each department on that region's cases. The dashboard reads these rows instead of counting live
+    case rows on every request; ``OverdueClock`` says when they were counted."""
+
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+", db_index=False)
+    department = models.ForeignKey(Department, null=True, on_delete=models.CASCADE, related_name="+", db_index=False)
+    n = models.IntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["region", "department"], name="overduecount_region_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.department_id} {self.n}"
+
+
+class OverdueClock(models.Model):
+    """The one row that says when the overdue counts were last made (and that a counting run locks)."""
+
+    counted_at = models.DateTimeField(null=True)
+    seconds = models.FloatField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.counted_at}"

@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from . import deadlines
+from . import deadlines, overdue
 
 
 @shared_task(
@@ -17,3 +17,9 @@ from . import deadlines
 def sweep_deadlines() -> dict[str, int]:
     """Every minute (beat): reminders, 催办, 督办 and escalations that fell due. Safe to run twice at once."""
     return deadlines.sweep()
+
+
+@shared_task(name="cases.tasks.count_overdue", acks_late=True, reject_on_worker_lost=True)
+def count_overdue() -> dict[str, float] | None:
+    """Every minute (beat): recount "overdue now" for every region and department (``cases.overdue``)."""
+    return overdue.count_overdue()

@@ -3,9 +3,9 @@ XLSX (``selectors.dashboard``, after the viewer's scope is checked) and the mont
 month's report and the dashboard of that month show the same numbers.
 
 Everything comes from the daily roll-up kept by the case service (``cases.rollup``: region × day × category, per
-department, live open counts): a region's figures are its own roll-up rows, its sub-regions' are theirs. The only
-read of live case rows is "overdue now", from the partial index of open cases (``case_open_due_idx``), bounded by
-the region's grids. Definitions: docs/dashboard.md (and ``DEFINITIONS`` below, shown as tooltips).
+department, live open counts): a region's figures are its own roll-up rows, its sub-regions' are theirs. "Overdue
+now" comes from the counts made each minute (``cases.overdue``), or live from the open cases when those are stale.
+Definitions: docs/dashboard.md (and ``DEFINITIONS`` below, shown as tooltips).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -22,15 +22,13 @@ from cases.models import (
     CASE_DAILY_COUNTERS,
     CLOSE_HOUR_BUCKETS,
     ROLLUP_SOURCES,
-    Case,
     CaseDaily,
     Category,
     DepartmentDaily,
     OpenCount,
     Source,
-    StepDeadline,
-    WorkOrder,
 )
+from cases.overdue import counts as overdue_now
 from cases.workflow import State
 from grids.models import Department, Region
 
@@ -162,30 +160,7 @@ class Dashboard:
     sources: list[dict[str, Any]] = field(default_factory=list)
     hours: list[dict[str, Any]] = field(default_factory=list)
     trend: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _overdue_cases(region: Region, now):
-    """Open cases of the region past their earliest deadline (the partial index of open cases by due time)."""
-    grids = Region.objects.filter(path__startswith=region.path, depth=5).values("id")
-    return (
-        Case.objects.filter(due_at__lte=now, region_id__in=grids)
-        .exclude(state__in=[State.CLOSED, State.CANCELLED])
-        .values("id")
-    )
-
-
-def _overdue(region: Region, now) -> dict[str, int]:
-    """Open cases past their earliest deadline, per child of ``region`` (by path) and in all ('' key)."""
-    step = Region.steplen
-    rows = (
-        Case.objects.filter(id__in=_overdue_cases(region, now)).values(child=F("region__path")).annotate(n=Count("id"))
-    )
-    out: dict[str, int] = {}
-    for r in rows:
-        key = r["child"][: (region.depth + 1) * step] if region.depth < 5 else ""
-        out[key] = out.get(key, 0) + r["n"]
-        out[""] = out.get("", 0) + r["n"]
-    return out
+    overdue_counted_at: datetime | None = None  # when "overdue now" was counted; None: live, just now
 
 
 def compute(*, region: Region, period: Period, now: datetime | None = None) -> Dashboard:
@@ -221,9 +196,10 @@ def compute(*, region: Region, period: Period, now: datetime | None = None) -> D
     # live: open by state (the counters), overdue now (the open-case index)
     opened = dict(OpenCount.objects.filter(region=region, state__in=OPEN_STATES).values_list("state", "n"))
     d.open_by_state = [(s, str(State(s).label), opened.get(s, 0)) for s in OPEN_STATES]
-    overdue = _overdue(region, now)
+    overdue = overdue_now(region, now)
+    d.overdue_counted_at = overdue.counted_at
     d.totals["open"] = sum(opened.values())
-    d.totals["overdue"] = overdue.get("", 0)
+    d.totals["overdue"] = overdue.total
 
     # sub-regions: their own rows
     children = list(Region.objects.filter(path__startswith=region.path, depth=region.depth + 1).order_by("path"))
@@ -241,7 +217,7 @@ def compute(*, region: Region, period: Period, now: datetime | None = None) -> D
         for c in children:
             f = {n: (figures.get(c.pk, {}).get(n) or 0) for n in ROW_FIGURES}
             row = {"id": c.pk, "name": c.name, "code": c.code, "open": open_now.get(c.pk, 0)}
-            row["overdue"] = overdue.get(c.path, 0)
+            row["overdue"] = overdue.children.get(c.path, 0)
             row.update(f)
             row.update(rates(f))
             d.children.append(row)
@@ -252,20 +228,7 @@ def compute(*, region: Region, period: Period, now: datetime | None = None) -> D
         .values("department_id")
         .annotate(**_sums(("signed", "signed_on_time", "done", "done_on_time", "refused")))
     )
-    # A work order's overdue clock makes its case overdue too (the case's due_at is its earliest clock): look only
-    # at the overdue cases' clocks (index scans), then count their work orders by department by primary key.
-    late_orders = list(
-        StepDeadline.objects.filter(
-            closed_at__isnull=True, due_at__lte=now, work_order__isnull=False, case_id__in=_overdue_cases(region, now)
-        ).values_list("work_order_id", flat=True)
-    )
-    late = (
-        dict(
-            WorkOrder.objects.filter(pk__in=late_orders).order_by().values_list("department_id").annotate(n=Count("id"))
-        )
-        if late_orders
-        else {}
-    )
+    late = overdue.departments
     dept_ids = {r["department_id"] for r in dept_rows} | set(late)
     dept_names = dict(Department.objects.filter(pk__in=dept_ids).values_list("pk", "name"))
     by_dept = {r["department_id"]: r for r in dept_rows}

@@ -16,6 +16,8 @@ app.autodiscover_tasks()
 # ETA or countdown: deadlines live in the database and this sweep finds them.
 app.conf.beat_schedule = {
     "sweep-deadlines": {"task": "cases.tasks.sweep_deadlines", "schedule": 60.0, "options": {"expires": 55}},
+    # "Overdue now" for the dashboard, counted once for every region instead of on each request (cases/overdue.py).
+    "count-overdue": {"task": "cases.tasks.count_overdue", "schedule": 60.0, "options": {"expires": 55}},
     "retry-due-deliveries": {
         "task": "notifications.tasks.retry_due_deliveries",
         "schedule": 60.0,

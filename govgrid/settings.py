@@ -242,6 +242,8 @@ GOVGRID_IMPORT_MAX_BYTES = env.int("GOVGRID_IMPORT_MAX_BYTES", default=20 * 1024
 GOVGRID_IMPORT_MAX_ROWS = env.int("GOVGRID_IMPORT_MAX_ROWS", default=50_000)
 # Monthly reports (docs/dashboard.md): how many missed months the job writes after a downtime.
 GOVGRID_MONTHLY_REPORTS_CATCH_UP = env.int("GOVGRID_MONTHLY_REPORTS_CATCH_UP", default=12)
+# The dashboard's "overdue now" counts (made each minute by beat) older than this are ignored and counted live.
+GOVGRID_OVERDUE_STALE_SECONDS = env.int("GOVGRID_OVERDUE_STALE_SECONDS", default=180)
 
 # Imports of households, residents and organisations (parties/transfer.py) run in Celery and may be larger.
 GOVGRID_PARTIES_IMPORT_MAX_BYTES = env.int("GOVGRID_PARTIES_IMPORT_MAX_BYTES", default=40 * 1024 * 1024)

@@ -123,3 +123,21 @@ def test_p90_from_buckets():
     assert selectors.p90_hours([0] * 10) is None
     assert selectors.p90_hours([10, 0, 0, 0, 0, 0, 0, 0, 0, 0]) == 1.8  # 9 of 10 within the first 2 hours
     assert selectors.p90_hours([0, 0, 0, 0, 0, 0, 0, 0, 0, 5]) == 320.0
+
+
+def test_overdue_now_comes_from_the_minute_count_when_fresh(cast, known):
+    from cases import overdue
+
+    before = selectors.dashboard(user=cast.supervisor, region=cast.city.d1, period=selectors.parse_period("today"))
+    assert before.overdue_counted_at is None  # nothing counted yet: live
+    overdue.count_overdue()
+    response = client_for(cast.supervisor).get(reverse("dashboard:index"), {"region": cast.city.d1.pk})
+    assert response.status_code == 200 and "was counted at" in response.text
+    assert float(cards_of(response.text)["overdue"]) == EXPECTED["overdue"]
+    after = selectors.dashboard(user=cast.supervisor, region=cast.city.d1, period=selectors.parse_period("today"))
+    assert after.overdue_counted_at is not None
+    assert after.totals["overdue"] == before.totals["overdue"]
+    assert [(r["name"], r["overdue"]) for r in after.children] == [(r["name"], r["overdue"]) for r in before.children]
+    assert [(r["name"], r["overdue"]) for r in after.departments] == [
+        (r["name"], r["overdue"]) for r in before.departments
+    ]
