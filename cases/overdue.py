@@ -169,3 +169,12 @@ def count_overdue(now: datetime | None = None) -> dict[str, float] | None:
         seconds = time.perf_counter() - started
         OverdueClock.objects.filter(pk=1).update(counted_at=now, seconds=seconds)
     return {"rows": len(totals), "cases": sum(per_grid.values()), "seconds": round(seconds, 3)}
+
+
+def refresh_if_stale() -> None:
+    """Count now unless fresh counts exist (a batch of readers, such as the month's reports, then share one moment
+    and pay for one count instead of one live count each)."""
+    clock = OverdueClock.objects.filter(pk=1).values_list("counted_at", flat=True).first()
+    now = timezone.now()
+    if clock is None or clock > now or now - clock > stale_after() / 2:
+        count_overdue(now)

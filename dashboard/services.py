@@ -21,6 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from cases import overdue
 from grids.models import Region
 
 from . import reports
@@ -130,6 +131,8 @@ def _write_locked(report: MonthlyReport, now: datetime) -> None:
 def monthly_reports_write_pending(*, now: datetime | None = None, limit: int | None = None) -> list[MonthlyReport]:
     """Write the claimed, unwritten reports one by one, each locked (SKIP LOCKED) in its own transaction."""
     done: list[MonthlyReport] = []
+    if MonthlyReport.objects.filter(generated_at__isnull=True).exists():
+        overdue.refresh_if_stale()  # every report of the batch reads "overdue now" from one count
     while limit is None or len(done) < limit:
         with transaction.atomic():
             report = (
@@ -159,6 +162,7 @@ def monthly_report_regenerate(*, region: Region, month: date, now: datetime | No
     if region.depth not in REPORT_DEPTHS:
         raise ValueError(f"{region.code} is neither a district nor a street")
     MonthlyReport.objects.bulk_create([MonthlyReport(region=region, month=month)], ignore_conflicts=True)
+    overdue.refresh_if_stale()
     with transaction.atomic():
         report = (
             MonthlyReport.objects.select_for_update(of=("self",))

@@ -13,6 +13,7 @@ production settings). Reports and dispatches change the data; ``seed_cases --res
 
 from __future__ import annotations
 
+import contextlib
 import http.cookiejar
 import json
 import os
@@ -31,7 +32,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from typing import Any
 import django
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection
 from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
@@ -47,7 +49,7 @@ from bench.management.commands import bench_pages
 from bench.management.commands.bench_access import database_label, write_section
 from bench.management.commands.seed_cases import require_migrated
 from bench.management.commands.seed_scale import SCALE_PASSWORD, user_prefix
-from cases import services
+from cases import overdue, services
 from cases.models import Case, CaseEvent, Category, WorkOrder
 from cases.workflow import State
 from grids.codes import Level
@@ -160,6 +162,30 @@ def expect(status: int, wanted: int, body: bytes, location: str = "") -> tuple[b
     return ok, "" if ok else f"HTTP {status} {location} {body[:300].decode('utf-8', 'replace')!r}"
 
 
+@contextlib.contextmanager
+def minute_counts(out) -> Iterator[None]:
+    """Stand in for beat's minute job that counts "overdue now" (cases.overdue), which the dashboard reads: run it
+    now and every 60 s while the server is measured, so its cost is part of the load as it is in production."""
+    stop = threading.Event()
+    first = overdue.count_overdue()
+    out.write(f"overdue now counted: {first}")
+
+    def loop() -> None:
+        try:
+            while not stop.wait(60):
+                overdue.count_overdue()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
 class Command(BaseCommand):
     help = "Benchmark the street queue, the case page, reporting and dispatching over HTTP with concurrent clients."
 
@@ -201,7 +227,7 @@ class Command(BaseCommand):
         self.static_root = tempfile.mkdtemp(prefix="govgrid-bench-static-")
         results: list[Result] = []
         page_kinds = bench_pages.pages(city, rng)
-        with self.server(opts["workers"]) as base:
+        with self.server(opts["workers"]) as base, minute_counts(self.stdout):
             sessions = {v.username: self.session(base, v) for v in dispatchers + workers}
             queue_path = reverse("street_queue")
             api_path = "/api/v1/cases/?queue=street"  # the same rows as JSON, through the REST API

@@ -22,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from bench.management.commands import bench_pages
+from cases import overdue
 from cases.models import CaseDaily
 from grids.codes import Level
 from grids.models import Region
@@ -65,10 +66,21 @@ class Command(BaseCommand):
             raise CommandError("The roll-up of this city is empty: run rebuild_rollup (seed_cases does it).")
         pages = bench_pages.dashboard_pages(bench_pages.staff(city), every=True)
         rng = random.Random(opts["seed"])
-        results = [bench_pages.time_page(page, opts["samples"], rng) for page in pages]
+        # beat's minute job that counts "overdue now" (cases.overdue), run before each page as beat would keep it fresh
+        minute_jobs = []
+        results = []
+        for page in pages:
+            minute_jobs.append(overdue.count_overdue())
+            results.append(bench_pages.time_page(page, opts["samples"], rng))
         results.append(floor(city, opts["samples"]))
         base = results[-1]["median_ms"]
         self.stdout.write(f"{opts['samples']} requests a page, in-process; roll-up rows: {CaseDaily.objects.count()}")
+        seconds = sorted(j["seconds"] for j in minute_jobs if j)
+        if seconds:
+            self.stdout.write(
+                f"overdue now counted once a minute: {minute_jobs[0]['cases']} overdue cases, "
+                f"{minute_jobs[0]['rows']} rows, {seconds[len(seconds) // 2]:.2f} s a run (median of {len(seconds)})"
+            )
         for row in results:
             ratio = row["median_ms"] / base if base else 0.0
             self.stdout.write(
