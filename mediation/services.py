@@ -392,7 +392,7 @@ def dispute_mediator_assign(
         link = DisputeMediator.objects.create(dispute=dispute, user=user, invited=invited, added_by=actor)
         _event(dispute, actor, "mediator_assign", dispute.status, mediator=user.label, invited=invited)
         _bump(dispute)
-        transaction.on_commit(lambda: _tell_mediator(dispute, user))
+        _tell_mediator(dispute, user)  # written in this transaction; its deliveries go after the commit
         return link
 
 
@@ -401,7 +401,7 @@ def _tell_mediator(dispute: Dispute, user: User) -> None:
 
     notify(
         recipient=user,
-        kind="mediation",
+        kind="assigned",
         title=in_language_of(user, gettext_noop("You mediate dispute %(number)s"), number=dispute.number),
         body=dispute.title,
         link=dispute.get_absolute_url(),
@@ -760,7 +760,7 @@ def follow_ups_sweep(*, now: dt.datetime | None = None, batch: int = 200) -> dic
                     notices.append(
                         Notice(
                             user,
-                            "mediation_follow_up",
+                            "reminder",
                             in_language_of(user, FOLLOW_UP_TITLE, days=f.days, number=d.number),
                             in_language_of(user, FOLLOW_UP_BODY, title=d.title),
                             link=d.get_absolute_url(),
