@@ -49,10 +49,14 @@ def seed_demo_mediation() -> tuple[tuple[str, str], int]:
     parking = services.dispute_open(
         actor=user, region=grid, kind=Kind.PROPERTY, title="小区车位收费争议", place="和平小区物业办公室"
     )
-    services.dispute_party_add(actor=user, dispute=parking, side="applicant", name="业主代表王先生", claim="车位费不涨价")
+    services.dispute_party_add(
+        actor=user, dispute=parking, side="applicant", name="业主代表王先生", claim="车位费不涨价"
+    )
     services.dispute_party_add(actor=user, dispute=parking, side="respondent", name="和平物业公司", claim="按合同调价")
     services.dispute_session_record(
         actor=user, dispute=parking, held_on=timezone.localdate(), notes="物业同意本年度不调价，明年公示后再议。"
     )
-    services.dispute_agree(actor=user, dispute=parking, terms="一、本年度车位费维持原价；\n二、明年调价须提前三十日公示并听取业主意见。")
+    services.dispute_agree(
+        actor=user, dispute=parking, terms="一、本年度车位费维持原价；\n二、明年调价须提前三十日公示并听取业主意见。"
+    )
     return (username, what), 2

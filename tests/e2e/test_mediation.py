@@ -39,6 +39,7 @@ def fits(page) -> None:
 def test_dispute_from_case_to_agreement_and_follow_up(browser, live_server, shot, settings, tmp_path, violations):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path)
+    settings.LANGUAGE_CODE = "en"  # notices are written in the site's language; the assertions read English
     seed_demo()
     seed_demo_mediation()
     worker = User.objects.get(username="gridworker")

@@ -63,3 +63,10 @@ def med(city):
     m.__dict__.update(city=city, actor=actor, household=household, resident=resident, case=case, dept=department)
     m.__dict__.update(people)
     return m
+
+
+@pytest.fixture(autouse=True)
+def _site_in_english(settings):
+    """Notes on a case's timeline and notices are written in the site's language (zh-hans by default); the
+    assertions read English."""
+    settings.LANGUAGE_CODE = "en"
