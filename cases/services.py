@@ -125,6 +125,18 @@ def _event(
     return event
 
 
+def case_note(*, case: Case, actor: Any, comment: str, link: str = "", **data: Any) -> CaseEvent:
+    """A note on the case's timeline from an app above cases (a dispute opened, mediated, handed over): one
+    CaseEvent, state unchanged. The caller checks its own permission; cases knows nothing of what the note is
+    about beyond its words and a link."""
+    comment = (comment or "").strip()
+    if not comment:
+        raise ValidationError({"comment": _("A note needs its words.")})
+    with transaction.atomic():
+        case = Case.objects.select_for_update(of=("self",)).select_related("region", "category").get(pk=case.pk)
+        return _event(case, actor, "note", case.state, comment, **({"link": link} if link else {}), **data)
+
+
 def case_report(
     *,
     reporter: User | None,

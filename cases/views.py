@@ -34,7 +34,7 @@ from grids.codes import Level
 from grids.forms import apply_errors, call_service
 
 from . import calendar as business_calendar
-from . import case_parties, forms, selectors, services
+from . import case_parties, extensions, forms, selectors, services
 from .deadlines import light_of
 from .models import CalendarDay, Case, PartyRole, WorkOrder
 from .workflow import TRANSITIONS, Satisfaction, State, available_steps
@@ -55,6 +55,7 @@ EVENT_LABELS = {
     "party_add": gettext_lazy("Party named"),
     "party_remove": gettext_lazy("Party removed"),
     "from_visit": gettext_lazy("Opened from a visit"),
+    "note": gettext_lazy("Note"),
 }
 WORK_ORDER_LABELS = {
     "sign": gettext_lazy("Sign for it"),
@@ -281,6 +282,8 @@ def _case_page(
         "boundary_json": json.dumps(case.region.boundary) if case.region.boundary else "null",
         "tile_url": settings.GOVGRID_TILE_URL,
         "tile_attribution": settings.GOVGRID_TILE_ATTRIBUTION,
+        # What apps above cases show on the page (cases.extensions), e.g. the dispute opened from the case.
+        "panels": extensions.render_panels(request, case),
     }
     return render(request, "cases/case_detail.html", context, status=status)
 

@@ -21,6 +21,7 @@ from cases.models import CaseDaily
 from cases.workflow import State
 from grids.models import Region
 
+from . import disputes
 from .export import HEADLINE, RATE_HEADERS, sheet
 from .indicators import DEFINITIONS, Period, compute
 
@@ -120,6 +121,7 @@ def build(*, region: Region, month: date, now: datetime) -> dict[str, Any]:
         "categories": [{k: r[k] for k in ("id", "name", "new", "closed", *rate_codes)} for r in d.categories],
         "sources": [{"code": r["code"], "new": r["new"]} for r in d.sources],
         "trend": [{"day": r["day"].isoformat(), "new": r["new"], "closed": r["closed"]} for r in d.trend],
+        "disputes": disputes.month_figures(region, start, end),
     }
 
 
@@ -211,6 +213,8 @@ def workbook(data: dict[str, Any]) -> bytes:
     )
     sheet(wb, "来源", ["来源", "新增"], [[sources.get(r["code"], r["code"]), r["new"]] for r in data["sources"]])
     sheet(wb, "趋势", ["日期", "新增", "结案"], [[r["day"], r["new"], r["closed"]] for r in data["trend"]])
+    if "disputes" in data:  # reports written before the mediation ledger have none
+        sheet(wb, "矛盾纠纷", ["指标", "数值", "区域", "统计期"], disputes.rows(data["disputes"], region, month))
     out = BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -9,7 +9,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 
-from . import export, reports, selectors
+from . import disputes, export, reports, selectors
 
 
 def _load(request: HttpRequest) -> selectors.Dashboard:
@@ -51,6 +51,9 @@ def index(request: HttpRequest) -> HttpResponse:
             "charts": charts,
             "query": query.urlencode(),
             "definitions": selectors.DEFINITIONS,
+            "dispute_cards": disputes.cards(
+                disputes.figures(user=request.user, region=d.region, start=d.period.start, end=d.period.end)
+            ),
         },
     )
 
@@ -58,8 +61,11 @@ def index(request: HttpRequest) -> HttpResponse:
 @login_required
 def export_xlsx(request: HttpRequest) -> HttpResponse:
     d = _load(request)
+    figures = disputes.figures(user=request.user, region=d.region, start=d.period.start, end=d.period.end)
+    period = f"{d.period.start:%Y-%m-%d} 至 {d.period.end:%Y-%m-%d}"
     response = HttpResponse(
-        export.workbook(d), content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        disputes.add_sheet(export.workbook(d), figures, d.region.name, period),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     name = f"dashboard-{d.region.code}-{d.period.start:%Y%m%d}-{d.period.end:%Y%m%d}.xlsx"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

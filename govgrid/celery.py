@@ -23,6 +23,12 @@ app.conf.beat_schedule = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # Follow-ups of mediation agreements (30 and 90 days): each reminded once, whenever the sweep next runs.
+    "mediation-follow-ups": {
+        "task": "mediation.tasks.remind_follow_ups",
+        "schedule": 600.0,
+        "options": {"expires": 540},
+    },
     # 月报: hourly, so the first run of the 1st writes the month just ended and a run after a downtime catches up;
     # a run with nothing to write is two small queries.
     "monthly-reports": {

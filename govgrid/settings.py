@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "casemap",
     "notifications",
     "parties",
+    "mediation",
     "dashboard",
     "bench",
     "govgrid",

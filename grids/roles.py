@@ -18,6 +18,10 @@ PARTIES_ALL = [
     "parties.manage_party",
     "parties.view_access_log",
 ]
+# Disputes and their mediation (mediation/): who sees the ledger, who opens a dispute, who mediates.
+DISPUTE_VIEW = ["mediation.view_dispute"]
+DISPUTE_OPEN = [*DISPUTE_VIEW, "mediation.open_dispute"]
+DISPUTE_ALL = [*DISPUTE_OPEN, "mediation.mediate_dispute"]
 ADMIN = [
     "grids.view_region",
     "grids.add_region",
@@ -39,6 +43,7 @@ ADMIN = [
     "cases.escalate_case",
     "cases.supervise_case",
     *PARTIES_ALL,
+    *DISPUTE_ALL,
 ]
 STREET = [
     "cases.dispatch_case",
@@ -55,7 +60,7 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
         "grid_worker",
         "网格员",
         gettext_noop("Walks a grid, reports cases, visits households, verifies fixes."),
-        [*VIEW, *CASE_VIEW, "cases.report_case", "cases.verify_case", *PARTIES_RECORDS],
+        [*VIEW, *CASE_VIEW, "cases.report_case", "cases.verify_case", *PARTIES_RECORDS, *DISPUTE_OPEN],
     ),
     (
         "grid_leader",
@@ -70,6 +75,7 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
             "cases.escalate_case",
             *PARTIES_RECORDS,
             "parties.manage_party",
+            *DISPUTE_OPEN,
         ],
     ),
     (
@@ -87,13 +93,22 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
             *PARTIES_RECORDS,
             "parties.manage_party",
             "parties.view_personal_data",
+            *DISPUTE_ALL,
         ],
+    ),
+    (
+        "peoples_mediator",
+        "人民调解员",
+        gettext_noop(
+            "A community's people's mediator: opens and mediates disputes, records agreements and follow-ups."
+        ),
+        [*VIEW, *CASE_VIEW, "parties.view_household", *DISPUTE_ALL],
     ),
     (
         "street_dispatcher",
         "街道指挥中心调度员",
         gettext_noop("Accepts called cases and dispatches them to departments."),
-        [*VIEW, *CASE_VIEW, *STREET, "parties.view_household"],
+        [*VIEW, *CASE_VIEW, *STREET, "parties.view_household", *DISPUTE_VIEW],
     ),
     (
         "department_handler",
@@ -105,7 +120,7 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
         "supervisor",
         "督办人员",
         gettext_noop("District or city command centre: watches deadlines, supervises, takes escalated cases."),
-        [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case", "parties.view_household"],
+        [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case", "parties.view_household", *DISPUTE_VIEW],
     ),
     (
         "hotline_operator",

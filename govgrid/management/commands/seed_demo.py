@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand
 
 from cases.demo import seed_demo_cases
 from grids.demo import DEMO_PASSWORD, seed_demo
+from mediation.demo import seed_demo_mediation
 from parties.demo import seed_demo_parties
 
 
@@ -15,6 +16,8 @@ class Command(BaseCommand):
         logins = seed_demo()
         households = seed_demo_parties()
         cases = seed_demo_cases()
+        mediator, disputes = seed_demo_mediation()
+        logins = [*logins, mediator]
         self.stdout.write(self.style.SUCCESS(f"Demo city 云川市 is loaded. Demo logins (password: {DEMO_PASSWORD}):"))
         for username, what in logins:
             self.stdout.write(f"  {username:<12} {what}")
@@ -24,3 +27,5 @@ class Command(BaseCommand):
             )
         if cases:
             self.stdout.write(f"{cases} demo cases at every stage of the loop were added.")
+        if disputes:
+            self.stdout.write(f"{disputes} demo disputes were added to the mediation ledger.")
