@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from cases.forms import MultipleFileField
 
@@ -18,7 +19,7 @@ class DateInput(forms.DateInput):
 
 class DisputeForm(forms.Form):
     region = forms.ChoiceField(label=_("Grid"))
-    kind = forms.ChoiceField(label=_("Kind"), choices=Kind.choices)
+    kind = forms.ChoiceField(label=pgettext_lazy("dispute", "Kind"), choices=Kind.choices)
     title = forms.CharField(label=_("Title"), max_length=120)
     summary = forms.CharField(label=_("Summary"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
     place = forms.CharField(label=_("Place"), max_length=200, required=False)
@@ -90,7 +91,9 @@ class FollowUpForm(forms.Form):
 
 class LedgerFilterForm(forms.Form):
     status = forms.ChoiceField(label=_("Status"), choices=[("", _("Any status")), *Status.choices], required=False)
-    kind = forms.ChoiceField(label=_("Kind"), choices=[("", _("Any kind")), *Kind.choices], required=False)
+    kind = forms.ChoiceField(
+        label=pgettext_lazy("dispute", "Kind"), choices=[("", _("Any kind")), *Kind.choices], required=False
+    )
     region = forms.CharField(label=_("Region code"), max_length=20, required=False)
     start = forms.DateField(label=_("Opened from"), widget=DateInput, required=False)
     end = forms.DateField(label=_("to"), widget=DateInput, required=False)

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from grids.models import Department, Region
 
@@ -64,7 +65,7 @@ class Dispute(models.Model):
     number = models.CharField(_("number"), max_length=32, unique=True)
     title = models.CharField(_("title"), max_length=120)
     summary = models.TextField(_("summary"), blank=True)
-    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices)
+    kind = models.CharField(pgettext_lazy("dispute", "kind"), max_length=12, choices=Kind.choices)
     status = models.CharField(_("status"), max_length=14, choices=Status.choices, default=Status.OPEN)
     region = models.ForeignKey(
         Region, verbose_name=_("grid"), on_delete=models.PROTECT, related_name="disputes", db_index=False
