@@ -81,6 +81,7 @@ INSTALLED_APPS = [
     "casemap",
     "notifications",
     "parties",
+    "mediation",
     "dashboard",
     "bench",
     "govgrid",
@@ -125,6 +126,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "grids.context_processors.navigation",
             ],
+            # Template tags of a sub-package (mediation/risk) are not found by app discovery: named here.
+            "libraries": {"risk_tags": "mediation.risk.templatetags.risk_tags"},
         },
     }
 ]
@@ -242,6 +245,8 @@ GOVGRID_IMPORT_MAX_BYTES = env.int("GOVGRID_IMPORT_MAX_BYTES", default=20 * 1024
 GOVGRID_IMPORT_MAX_ROWS = env.int("GOVGRID_IMPORT_MAX_ROWS", default=50_000)
 # Monthly reports (docs/dashboard.md): how many missed months the job writes after a downtime.
 GOVGRID_MONTHLY_REPORTS_CATCH_UP = env.int("GOVGRID_MONTHLY_REPORTS_CATCH_UP", default=12)
+# Risk warnings: how many missed nights the nightly job catches up after a downtime (docs/mediation-risk.md).
+GOVGRID_RISK_CATCH_UP = env.int("GOVGRID_RISK_CATCH_UP", default=7)
 
 # Imports of households, residents and organisations (parties/transfer.py) run in Celery and may be larger.
 GOVGRID_PARTIES_IMPORT_MAX_BYTES = env.int("GOVGRID_PARTIES_IMPORT_MAX_BYTES", default=40 * 1024 * 1024)

@@ -19,6 +19,7 @@ urlpatterns = [
     path("notifications/", include("notifications.urls")),
     path("dashboard/", include("dashboard.urls")),
     path("parties/", include("parties.urls")),
+    path("mediation/", include("mediation.urls")),
     path("", include("grids.urls")),
 ]
 

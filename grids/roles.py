@@ -39,7 +39,11 @@ ADMIN = [
     "cases.escalate_case",
     "cases.supervise_case",
     *PARTIES_ALL,
+    "mediation.review_warning",
+    "mediation.manage_risk_rules",
 ]
+# Risk early warning (研判): the weekly list of warnings, for those who supervise or dispatch.
+RISK_REVIEW = ["mediation.review_warning"]
 STREET = [
     "cases.dispatch_case",
     "cases.close_case",
@@ -93,7 +97,7 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
         "street_dispatcher",
         "街道指挥中心调度员",
         gettext_noop("Accepts called cases and dispatches them to departments."),
-        [*VIEW, *CASE_VIEW, *STREET, "parties.view_household"],
+        [*VIEW, *CASE_VIEW, *STREET, "parties.view_household", *RISK_REVIEW],
     ),
     (
         "department_handler",
@@ -105,7 +109,7 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
         "supervisor",
         "督办人员",
         gettext_noop("District or city command centre: watches deadlines, supervises, takes escalated cases."),
-        [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case", "parties.view_household"],
+        [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case", "parties.view_household", *RISK_REVIEW],
     ),
     (
         "hotline_operator",

@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+app_name = "mediation"
+urlpatterns = [
+    path("risk/", include("mediation.risk.urls")),
+]
