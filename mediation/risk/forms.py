@@ -16,7 +16,8 @@ from .models import WarningStatus
 
 
 def this_week():
-    return rules.week_of(timezone.localdate())
+    """The week of the latest night the rules can have run over (yesterday's data)."""
+    return rules.week_of(timezone.localdate() - timedelta(days=1))
 
 
 class ListForm(forms.Form):

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from grids.codes import Level
+from grids.models import Region
 
 from . import export, rules, selectors, services
-from .forms import ActionForm, ListForm, PeriodForm, RuleForm
+from .forms import ActionForm, ListForm, PeriodForm, RuleForm, this_week
 from .models import RiskRun, WarningStatus
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -54,13 +56,17 @@ def warning_list(request: HttpRequest) -> HttpResponse:
         "level": Level(region.depth).label,
         "week": week,
         "week_end": week + timedelta(days=6),
-        "weeks": selectors.week_choices(rules.week_of(timezone.localdate())),
+        "weeks": selectors.week_choices(this_week()),
         "status": status,
         "rows": rows,
         "counts": counts,
         "statuses": WarningStatus.choices,
         "tops": selectors.top_regions(request.user),
-        "children": region.get_children().filter(is_active=True).order_by("code") if region.depth < 3 else [],
+        "children": Region.objects.filter(
+            path__startswith=region.path, depth=region.depth + 1, is_active=True
+        ).order_by("code")
+        if region.depth < 3
+        else [],
         "last_run": RiskRun.objects.filter(finished_at__isnull=False).first(),
         "may_manage": services.may_manage_rules(request.user),
     }
@@ -73,9 +79,11 @@ def warning_export(request: HttpRequest) -> HttpResponse:
     """The week's list as XLSX (Chinese headers), as the page shows it."""
     _need_review(request)
     _form, _valid, region, week, status = _list_context(request)
-    rows = selectors.weekly_list(user=request.user, region=region, week=week, status=status)
+    with translation.override(settings.LANGUAGE_CODE):  # the meeting reads it in Chinese, whatever the viewer's
+        rows = selectors.weekly_list(user=request.user, region=region, week=week, status=status)
+        table = export.rows_of(rows, base_url=request.build_absolute_uri("/")[:-1])
     title = f"{region.name} 风险预警研判清单 {week:%Y-%m-%d} 周"
-    content = export.workbook(title=title, rows=export.rows_of(rows, base_url=request.build_absolute_uri("/")[:-1]))
+    content = export.workbook(title=title, rows=table)
     response = HttpResponse(content, content_type=XLSX)
     response["Content-Disposition"] = f'attachment; filename="risk-{region.code}-{week:%Y%m%d}.xlsx"'
     response["Cache-Control"] = "private, no-store"

@@ -33,7 +33,7 @@ def noisy(city, day):
         for ci, cat in enumerate(cats):
             level = 1 + (gi + ci) % 3
             for week in range(10):
-                for k in range(max(0, level + rng.choice((-1, 0, 0, 1)))):
+                for _k in range(max(0, level + rng.choice((-1, 0, 0, 1)))):
                     at = rp.at_noon(day - timedelta(days=7 * week + rng.randrange(7)), minutes=rng.randrange(600))
                     # points on a coarse lattice of the grid: 500 m at least between two of them
                     lat = grid.min_lat + 0.005 * (1 + rng.randrange(7))
