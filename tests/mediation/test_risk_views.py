@@ -93,7 +93,7 @@ def test_follow_up_and_dismiss_with_a_reason_are_audited(client, city, people, w
     assert w.status == "followed_up" and w.status_by == people.dispatcher
     bad = client.post(url, {"action": "dismiss", "reason": " "})
     assert bad.status_code == 400
-    assert "Say why the warning is dismissed." in bad.content.decode()
+    assert "请填写排除预警的原因。" in bad.content.decode()  # the page speaks the user's language (zh-hans)
     assert Warning.objects.get(pk=w.pk).status == "followed_up"
     assert client.post(url, {"action": "dismiss", "reason": "已入住养老院"}).status_code == 302
     w.refresh_from_db()
