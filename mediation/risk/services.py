@@ -292,19 +292,26 @@ def suggested_category(warning: Warning) -> Category | None:
 
 def warning_to_case(*, actor: User, warning: Warning, category: Category, title: str = "", note: str = "") -> Warning:
     """Turn a warning into a case (转为事件): the ordinary report (cases.services.case_report) in the warning's grid,
-    at its place, with the explanation as the description; the case is the warning's from then on.
+    at its place, with the explanation and "from risk warning N" as the description; the case is the warning's from
+    then on.
 
-    The case is reported by the actor when he may report cases in the grid; otherwise (a supervisor or dispatcher,
-    who reviews but does not patrol) it is reported by the warning system, named as its origin with the actor."""
+    The reporter is the actor: the supervisor or street dispatcher who reviewed the warning. He need not hold the
+    general right to report cases (``cases.report_case``): this service checks ``mediation.review_warning`` on the
+    warning's grid (``_lock``) and files the report with ``allowed_by`` naming that permission, so the right to turn
+    a warning into a case goes no further than the warnings one may review. The source is "Other" (the roll-up keeps
+    a column per source, and no source names the warnings), and the case's timeline names the warning."""
     with transaction.atomic():
         warning = _lock(warning, actor)
         _open(warning)
         title = (title or "").strip() or f"{rules.RULES[warning.rule].name}：{warning.subject_label}"
-        description = "\n".join(x for x in (warning.explanation, note.strip()) if x)
-        may_report = access.user_can(actor, "cases.report_case", warning.region)
+        with translation.override(settings.LANGUAGE_CODE):  # stored text, read by the case's handlers
+            origin = _("From risk warning #%(n)s") % {"n": warning.pk}
+            label = f"{_('Risk warning')} #{warning.pk}"
+        description = "\n".join(x for x in (origin, warning.explanation, note.strip()) if x)
         case = case_services.case_report(
-            reporter=actor if may_report else None,
-            origin=None if may_report else {"client": f"{_('Risk warning')} #{warning.pk}", "by": actor.username},
+            reporter=actor,
+            allowed_by=REVIEW,
+            through={"label": label, "url": warning.get_absolute_url()},
             category=category,
             title=title[:120],
             region=warning.region,

@@ -5,13 +5,15 @@ from datetime import timedelta
 from io import BytesIO
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils import timezone
 from openpyxl import load_workbook
 
-from cases.models import Case, Category
+from cases import services as case_services
+from cases.models import Case, CaseEvent, Category
 from grids.models import Region
-from mediation.risk import rules
+from mediation.risk import rules, services
 from mediation.risk.models import Warning, WarningEvent
 
 pytestmark = [pytest.mark.django_db]
@@ -119,10 +121,58 @@ def test_turn_into_a_case_reports_a_case_visible_in_the_case_list(client, city, 
     assert w.status == "turned_into_case" and w.case is not None
     case = Case.objects.get(pk=w.case_id)
     assert case.region == city.g1111 and case.title == "上门探访独居老人" and "60" in case.description
+    assert case.reporter == people.supervisor and case.source == "other"
+    assert case.description.startswith(f"来自风险预警 #{w.pk}")
     assert case.number in client.get(reverse("case_list")).content.decode()
     assert WarningEvent.objects.get(warning=w).data["number"] == case.number
     # and once a case, no further action
     assert client.post(url, {"action": "dismiss", "reason": "x"}).status_code == 400
+
+
+def test_a_dispatcher_turns_a_warning_into_a_case_reported_by_himself(client, city, people, warnings):
+    """The street dispatcher may not report cases in general, yet files the case of a warning he reviews: he is its
+    reporter, the timeline names him and the warning (not Open311), and the street's case list shows it."""
+    from grids import access
+
+    dispatcher = people.dispatcher
+    assert not access.user_can(dispatcher, "cases.report_case", city.g1111)
+    login(client, dispatcher)
+    category = Category.objects.get(code="msfw-djlr")
+    url = reverse("mediation:risk:warning", args=[warnings[0].pk])
+    assert client.post(url, {"action": "to_case", "category": category.pk}).status_code == 302
+    w = Warning.objects.select_related("case").get(pk=warnings[0].pk)
+    case = w.case
+    assert case.reporter == dispatcher and case.region == city.g1111
+    assert f"来自风险预警 #{w.pk}" in case.description
+    report = CaseEvent.objects.get(case=case, transition="report")
+    assert report.actor == dispatcher
+    assert report.data == {"through": {"label": f"风险预警 #{w.pk}", "url": f"/mediation/risk/{w.pk}/"}}
+    page = client.get(reverse("case_detail", args=[case.pk])).content.decode()
+    assert 'data-testid="event-through"' in page and f'href="/mediation/risk/{w.pk}/"' in page
+    assert "Open311" not in page and 'data-testid="event-origin"' not in page
+    assert dispatcher.label in page
+    listed = client.get(reverse("case_list")).content.decode()  # his street's cases
+    assert case.number in listed
+    # the right goes no further than the warnings he reviews: not the general right to report
+    with pytest.raises(PermissionDenied):
+        case_services.case_report(reporter=dispatcher, category=category, title="x", region=city.g1111)
+    with pytest.raises(PermissionDenied):  # nor in a grid whose warnings he may not review
+        case_services.case_report(
+            reporter=dispatcher, category=category, title="x", region=city.g1211, allowed_by="mediation.review_warning"
+        )
+
+
+def test_another_streets_warning_is_404_and_files_no_case(client, city, people, warnings):
+    login(client, people.other_dispatcher)
+    category = Category.objects.get(code="msfw-djlr")
+    before = Case.objects.count()
+    url = reverse("mediation:risk:warning", args=[warnings[0].pk])
+    assert client.post(url, {"action": "to_case", "category": category.pk}).status_code == 404
+    assert Case.objects.count() == before
+    assert Warning.objects.get(pk=warnings[0].pk).status == "new"
+    with pytest.raises(PermissionDenied):
+        services.warning_to_case(actor=people.other_dispatcher, warning=warnings[0], category=category)
+    assert Case.objects.count() == before
 
 
 def test_the_export_reads_back_as_the_page_shows(client, city, people, warnings):
