@@ -128,6 +128,17 @@ class Warning(models.Model):
         return self.region.path
 
 
+ACTION_LABELS = {
+    "follow_up": _("Marked as followed up"),
+    "dismiss": _("Dismissed"),
+    "to_case": _("Turned into a case"),
+}
+
+
+def _status_label(code: str) -> str:
+    return str(WarningStatus(code).label) if code in WarningStatus.values else code
+
+
 class WarningEvent(models.Model):
     """An immutable audit row: who changed a warning, when, from and to which status, and why."""
 
@@ -155,3 +166,15 @@ class WarningEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValueError("audit rows are never deleted")
+
+    @property
+    def action_label(self) -> str:
+        return str(ACTION_LABELS.get(self.action, self.action))
+
+    @property
+    def from_label(self) -> str:
+        return _status_label(self.from_status)
+
+    @property
+    def to_label(self) -> str:
+        return _status_label(self.to_status)

@@ -158,7 +158,8 @@ def warnings_for_day(day: date, *, run: RiskRun | None = None) -> dict[str, int]
     for code, (active, params) in rule_settings().items():
         if not active:
             continue
-        findings = rules.RULES[code].run(day, params)
+        with translation.override(settings.LANGUAGE_CODE):  # stored labels, read in the weekly meeting's language
+            findings = rules.RULES[code].run(day, params)
         if code == "cluster":
             findings = _new_clusters(findings, week)
         placed = _placement({f.region_id for f in findings})
