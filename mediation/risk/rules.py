@@ -460,7 +460,7 @@ RULES: dict[str, Rule] = {
                 "it had %(mean)s a week on average (spread %(sd)s). Above %(limit)s (average + %(sigmas)s × spread) "
                 "is unusual."
             ),
-            {"sigmas": 3.0, "baseline_weeks": 8, "min_count": 5},
+            {"sigmas": 3.0, "baseline_weeks": 8, "min_count": 8},
             {
                 "sigmas": _("Standard deviations above the average"),
                 "baseline_weeks": _("Weeks of baseline"),
