@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from cases import selectors as case_selectors
 from grids.codes import Level
+from mediation.risk import selectors as risk_selectors
 
 from . import selectors
 from .forms import MapFilterForm
@@ -53,8 +58,24 @@ def map_page(request: HttpRequest) -> HttpResponse:
         "tile_url": settings.GOVGRID_TILE_URL,
         "tile_attribution": settings.GOVGRID_TILE_ATTRIBUTION,
         "max_points": selectors.max_points(),
+        "warnings_url": _warnings_url(request, form, region) if valid else "",
     }
     return render(request, "casemap/map.html", context, status=200 if valid else 400)
+
+
+def _warnings_url(request: HttpRequest, form: MapFilterForm, region) -> str:
+    """The risk warnings layer's GeoJSON (mediation/risk) for the region and the map's period (the last 28 days when
+    the map has none), for those who review warnings."""
+    if not risk_selectors.may_review(request.user):
+        return ""
+    filters = form.map_filters() if form.is_bound else None
+    since, until = (filters.since, filters.until) if filters else (None, None)
+    query = {"region": region.pk}
+    if since:
+        query["date_from"] = timezone.localtime(since).date().isoformat()
+    if until:
+        query["date_to"] = (timezone.localtime(until).date() - timedelta(days=1)).isoformat()
+    return f"{reverse('mediation:risk:geojson')}?{urlencode(query)}"
 
 
 def _error(code: str, detail: str, status: int, **extra) -> JsonResponse:

@@ -154,6 +154,8 @@ def case_report(
     files: Sequence = (),
     origin: dict[str, Any] | None = None,
     idempotency_key: uuid.UUID | str | None = None,
+    allowed_by: str = "cases.report_case",
+    through: dict[str, str] | None = None,
 ) -> Case:
     """Report a case in a grid (上报). A point locates the grid when none is given.
 
@@ -162,6 +164,13 @@ def case_report(
 
     With an ``idempotency_key`` (made on the phone for each draft) a second report with the same key makes no new
     case: it returns the first one (``case.replayed`` is True), so a retry or a queued draft sent twice is one case.
+
+    ``allowed_by`` and ``through`` serve one caller only: the risk warnings' "turn into a case"
+    (``mediation.risk.services.warning_to_case``), which files the case as the outcome of a warning, reported by
+    the supervisor or dispatcher who reviewed it and who need not hold the general right to report cases.
+    ``allowed_by`` names the permission that the caller checked the reporter holds on the grid, in place of
+    ``cases.report_case`` (it is checked here again, on the grid); ``through`` (``{"label": …, "url": …}``) names
+    the record the case came from, and the timeline shows it ("From …").
     """
     key = _idempotency_key(idempotency_key)
     if key is not None:
@@ -192,7 +201,7 @@ def case_report(
         raise ValidationError(errors)
     if reporter is None and not origin:
         raise PermissionDenied(_("A report needs a reporter or an authenticated client."))
-    if reporter is not None and not access.user_can(reporter, "cases.report_case", region):
+    if reporter is not None and not access.user_can(reporter, allowed_by or "cases.report_case", region):
         raise PermissionDenied(_("You may not report cases in %(grid)s.") % {"grid": region.name})
     checked = attachments.check_files(files)
     try:
@@ -215,7 +224,10 @@ def case_report(
                 level=Level.COMMUNITY,
                 idempotency_key=key,
             )
-            event = _event(case, reporter, "report", "", description[:500], **({"origin": origin} if origin else {}))
+            extra = {"origin": origin} if origin else {}
+            if through:
+                extra["through"] = {"label": str(through.get("label", ""))[:200], "url": str(through.get("url", ""))}
+            event = _event(case, reporter, "report", "", description[:500], **extra)
             attachments.save_attachments(case=case, event=event, checked=checked, actor=reporter)
             publish_case_events(case, event, "")
             return case

@@ -36,4 +36,11 @@ app.conf.beat_schedule = {
         "schedule": crontab(minute=7),
         "options": {"expires": 3000},
     },
+    # 风险预警: hourly, so the first run after midnight runs the rules over the day just ended, and a run after a
+    # downtime catches up the nights missed (each night once: a unique row per date). Nothing due: one query.
+    "risk-warnings": {
+        "task": "mediation.risk.tasks.warnings_nightly",
+        "schedule": crontab(minute=23),
+        "options": {"expires": 3000},
+    },
 }

@@ -126,6 +126,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "grids.context_processors.navigation",
             ],
+            # Template tags of a sub-package (mediation/risk) are not found by app discovery: named here.
         },
     }
 ]
@@ -245,6 +246,8 @@ GOVGRID_IMPORT_MAX_ROWS = env.int("GOVGRID_IMPORT_MAX_ROWS", default=50_000)
 GOVGRID_MONTHLY_REPORTS_CATCH_UP = env.int("GOVGRID_MONTHLY_REPORTS_CATCH_UP", default=12)
 # The dashboard's "overdue now" counts (made each minute by beat) older than this are ignored and counted live.
 GOVGRID_OVERDUE_STALE_SECONDS = env.int("GOVGRID_OVERDUE_STALE_SECONDS", default=180)
+# Risk warnings: how many missed nights the nightly job catches up after a downtime (docs/mediation.md).
+GOVGRID_RISK_CATCH_UP = env.int("GOVGRID_RISK_CATCH_UP", default=7)
 
 # Imports of households, residents and organisations (parties/transfer.py) run in Celery and may be larger.
 GOVGRID_PARTIES_IMPORT_MAX_BYTES = env.int("GOVGRID_PARTIES_IMPORT_MAX_BYTES", default=40 * 1024 * 1024)

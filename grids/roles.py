@@ -44,7 +44,11 @@ ADMIN = [
     "cases.supervise_case",
     *PARTIES_ALL,
     *DISPUTE_ALL,
+    "mediation.review_warning",
+    "mediation.manage_risk_rules",
 ]
+# Risk early warning (研判): the weekly list of warnings, for those who supervise or dispatch.
+RISK_REVIEW = ["mediation.review_warning"]
 STREET = [
     "cases.dispatch_case",
     "cases.close_case",
@@ -108,7 +112,7 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
         "street_dispatcher",
         "街道指挥中心调度员",
         gettext_noop("Accepts called cases and dispatches them to departments."),
-        [*VIEW, *CASE_VIEW, *STREET, "parties.view_household", *DISPUTE_VIEW],
+        [*VIEW, *CASE_VIEW, *STREET, "parties.view_household", *DISPUTE_VIEW, *RISK_REVIEW],
     ),
     (
         "department_handler",
@@ -120,7 +124,7 @@ ROLE_DEFINITIONS: list[tuple[str, str, str, list[str]]] = [
         "supervisor",
         "督办人员",
         gettext_noop("District or city command centre: watches deadlines, supervises, takes escalated cases."),
-        [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case", "parties.view_household", *DISPUTE_VIEW],
+        [*VIEW, *CASE_VIEW, *STREET, "cases.supervise_case", "parties.view_household", *DISPUTE_VIEW, *RISK_REVIEW],
     ),
     (
         "hotline_operator",

@@ -365,3 +365,7 @@ class DisputeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dispute_id} {self.action} {self.from_status}→{self.to_status}"
+
+
+# 风险预警: the risk rules, their nightly runs and the warnings (mediation/risk/models.py), registered with this app.
+from mediation.risk.models import RiskRule, RiskRun, Warning, WarningEvent  # noqa: E402, F401

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import views
 
@@ -22,4 +22,5 @@ urlpatterns = [
     path("agreements/<int:pk>/scan/", views.scan_upload, name="scan_upload"),
     path("files/<int:pk>/", views.file_download, name="file"),
     path("follow-ups/<int:pk>/", views.follow_up, name="follow_up"),
+    path("risk/", include("mediation.risk.urls")),  # 风险预警 and the weekly 研判 list
 ]

@@ -155,7 +155,45 @@
   overlays[d.lGrids] = areas;
   overlays[d.lHeat] = heat;
   overlays[d.lMarkers] = markers;
+  // Risk warnings (mediation/risk): their own GeoJSON, for those who review them; a layer that can be toggled.
+  const warnings = L.layerGroup();
+  if (d.warningsUrl) overlays[d.lWarnings] = warnings.addTo(map);
   L.control.layers(null, overlays, { collapsed: window.innerWidth < 576 }).addTo(map);
+  function warningPopup(p) {
+    const box = document.createElement("div");
+    const title = document.createElement("strong");
+    title.textContent = p.rule_name;
+    const who = document.createElement("div");
+    who.textContent = p.subject;
+    const why = document.createElement("div");
+    why.className = "small";
+    why.textContent = p.explanation;
+    const state = document.createElement("div");
+    state.className = "small text-muted";
+    state.textContent = p.found_on + " · " + p.status_label;
+    box.append(title, who, why, state, link(p.url, d.lOpenWarning));
+    return box;
+  }
+  function loadWarnings() {
+    if (!d.warningsUrl) return;
+    fetch(d.warningsUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then((r) => (r.ok ? r.json() : Promise.reject(new Error(String(r.status)))))
+      .then((json) => {
+        warnings.clearLayers();
+        for (const f of json.features) {
+          const [lng, lat] = f.geometry.coordinates;
+          const icon = L.divIcon({ className: "casemap-warning", html: "!", iconSize: L.point(20, 20) });
+          L.marker([lat, lng], { icon: icon, title: f.properties.rule_name, zIndexOffset: 1000 })
+            .bindPopup(() => warningPopup(f.properties))
+            .addTo(warnings);
+        }
+        el.dataset.warnings = String(json.features.length);
+      })
+      .catch((e) => {
+        if (status) status.textContent = d.lError + " " + e.message;
+      });
+  }
+  loadWarnings();
 
   function draw(json) {
     data = json;
