@@ -34,8 +34,9 @@ ROLES: dict[str, Any] = {
     "verify_case": _("verifiers"),
     "triage_case": _("community staff"),
     "manage_department": _("department admins"),
+    "mediate_dispute": _("people's mediators"),
 }
-_ROLE_APPS = ("cases", "grids")
+_ROLE_APPS = ("cases", "grids", "mediation")
 _USER_ATTR = "_govgrid_units"
 
 

@@ -73,9 +73,11 @@ class HandoverForm(forms.Form):
     receiver = forms.CharField(label=_("Receiver (court or committee)"), max_length=120, required=False)
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 2}))
 
-    def __init__(self, *args, departments=(), **kwargs):
+    def __init__(self, *args, departments=(), street_holds=False, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["department"].choices = [("", "—"), *[(str(d.pk), d.name) for d in departments]]
+        if street_holds:  # handed up already: only out of people's mediation from here
+            self.fields["target"].choices = [c for c in HandoverTarget.choices if c[0] != HandoverTarget.STREET]
 
 
 class ScanForm(forms.Form):

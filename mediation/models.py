@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from grids.codes import Level
 from grids.models import Department, Region
 
 from .workflow import Status
@@ -118,6 +119,12 @@ class Dispute(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("mediation:dispute", args=[self.pk])
+
+    @property
+    def held_path(self) -> str:
+        """The path of the node that holds the dispute: its community, or its street once handed up there."""
+        level = min(int(self.level or Level.COMMUNITY), Level.COMMUNITY)
+        return self.region.path[: level * Region.steplen]
 
     @property
     def region_path(self) -> str:

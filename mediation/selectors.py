@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from govgrid.pager import Page, keyset_page
@@ -26,7 +26,7 @@ from .models import (
     Handover,
     MediationSession,
 )
-from .workflow import SETTLED, Status
+from .workflow import SETTLED
 
 VIEW = "mediation.view_dispute"
 PAGE_SIZE = 30
@@ -152,7 +152,8 @@ def mediator_candidates(*, dispute: Dispute):
     mediators and staff, the street's), for the assign form; anyone else may be invited by username."""
     from grids.models import RegionGroupObjectPermission, RegionUserObjectPermission, User
 
-    paths = dispute.region.ancestor_paths()
+    held = dispute.held_path  # the community, or the street once handed up there
+    paths = [p for p in dispute.region.ancestor_paths() if len(p) <= len(held)]
     direct = RegionUserObjectPermission.objects.filter(
         content_object__path__in=paths,
         permission__codename="mediate_dispute",
@@ -183,17 +184,17 @@ def dispute_figures(*, user: Any, region: Region, start: dt.date, end: dt.date) 
     - settled_locally: settled and never handed over (held by the community: level 4) — 就地化解;
     - local_rate: settled_locally / opened (None when nothing was opened);
     - held_90: agreements whose 90-day follow-up found them kept, recorded in the period;
-    - handed_over: disputes opened in the period and handed over.
+    - handed_over: disputes opened in the period and handed over (up to the street, to a department or a court).
     """
     from .models import FollowUpOutcome
 
     rows = disputes_visible(user=user).filter(region__path__startswith=region.path)
     opened = rows.filter(opened_at__date__gte=start, opened_at__date__lte=end)
-    counts = opened.aggregate(
+    counts = opened.annotate(was_handed_over=Exists(Handover.objects.filter(dispute=OuterRef("pk")))).aggregate(
         opened=Count("pk"),
         settled=Count("pk", filter=Q(status__in=SETTLED)),
         settled_locally=Count("pk", filter=Q(status__in=SETTLED, level=Level.COMMUNITY)),
-        handed_over=Count("pk", filter=Q(status=Status.HANDED_OVER)),
+        handed_over=Count("pk", filter=Q(was_handed_over=True)),
         fell_apart=Count("pk", filter=Q(fell_apart_count__gt=0)),
     )
     counts["held_90"] = FollowUp.objects.filter(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -85,9 +86,15 @@ def is_mediator(user: Any, dispute: Dispute) -> bool:
     return bool(getattr(user, "pk", None)) and dispute.mediator_links.filter(user_id=user.pk).exists()
 
 
+def held_at(dispute: Dispute) -> SimpleNamespace:
+    """The node that holds the dispute, for access checks: its community, or its street once handed up there."""
+    return SimpleNamespace(region_path=dispute.held_path)
+
+
 def may_mediate(user: Any, dispute: Dispute) -> bool:
-    """People's mediators (and community staff) of the dispute's community, or a mediator invited to it."""
-    return access.user_can(user, MEDIATE, dispute) or is_mediator(user, dispute)
+    """People's mediators (and community staff) of the level that holds the dispute (its community, or its street
+    after a hand-up), or a mediator assigned or invited to it."""
+    return access.user_can(user, MEDIATE, held_at(dispute)) or is_mediator(user, dispute)
 
 
 def may_open(user: Any, region: Region) -> bool:
@@ -388,7 +395,7 @@ def dispute_mediator_assign(
         _check(dispute, "mediator_assign")
         if dispute.mediator_links.filter(user=user).exists():
             raise ValidationError({"user": _("%(name)s already mediates this dispute.") % {"name": user.label}})
-        invited = not access.user_can(user, MEDIATE, dispute)
+        invited = not access.user_can(user, MEDIATE, held_at(dispute))
         link = DisputeMediator.objects.create(dispute=dispute, user=user, invited=invited, added_by=actor)
         _event(dispute, actor, "mediator_assign", dispute.status, mediator=user.label, invited=invited)
         _bump(dispute)
@@ -407,6 +414,27 @@ def _tell_mediator(dispute: Dispute, user: User) -> None:
         link=dispute.get_absolute_url(),
         subject=f"{dispute.number} {dispute.title}",
         dedup_key=f"mediation:assigned:{dispute.pk}:{user.pk}",
+    )
+
+
+def _tell_street(dispute: Dispute, handover: Handover) -> None:
+    """Tell the street's people's mediators (else its dispatchers) that a dispute was handed up to them: one notice
+    to that unit, written once per handover."""
+    from grids.units import holder_unit
+    from notifications.services import in_languages, notify_unit
+
+    street = held_at(dispute).region_path
+    unit = holder_unit(street, "mediate_dispute") or holder_unit(street, "dispatch_case")
+    if unit is None:
+        return
+    notify_unit(
+        unit=unit,
+        kind="assigned",
+        title=in_languages(gettext_noop("Dispute %(number)s handed up to the street"), number=dispute.number),
+        body=handover.reason,
+        link=dispute.get_absolute_url(),
+        subject=f"{dispute.number} {dispute.title}",
+        dedup_key=f"mediation:hand-up:{handover.pk}:{unit}",
     )
 
 
@@ -567,10 +595,13 @@ def dispute_hand_over(
         raise ValidationError({"department": _("Choose the department that mediates it.")})
     if target == HandoverTarget.COURT and not receiver:
         raise ValidationError({"receiver": _("Name the court.")})
+    action = "hand_up" if target == HandoverTarget.STREET else "hand_over"
     with transaction.atomic():
         dispute = _lock(dispute, expected_version)
         _require(may_mediate(actor, dispute), _("You may not hand this dispute over."))
-        _check(dispute, "hand_over")
+        _check(dispute, action)
+        if action == "hand_up" and dispute.level != Level.COMMUNITY:
+            raise ActionNotAllowed(_("The street's mediation committee holds this dispute already."))
         if target == HandoverTarget.DEPARTMENT and not department.is_active:
             raise ValidationError({"department": _("This department is retired.")})
         if target == HandoverTarget.STREET and not receiver:
@@ -585,18 +616,25 @@ def dispute_hand_over(
             by=actor,
         )
         from_status = dispute.status
-        dispute.status, dispute.ended_at = Status.HANDED_OVER, timezone.now()
-        if target == HandoverTarget.STREET:
-            dispute.level = Level.STREET
+        if action == "hand_up":
+            # The street's committee mediates it from here: the community's mediators step back (the event names
+            # them), and the street's people's mediators take it up.
+            left = [link.user.label for link in dispute.mediator_links.select_related("user")]
+            dispute.mediator_links.all().delete()
+            dispute.status, dispute.level, dispute.ended_at = Status.MEDIATING, Level.STREET, None
+        else:
+            left = []
+            dispute.status, dispute.ended_at = Status.HANDED_OVER, timezone.now()
         _event(
             dispute,
             actor,
-            "hand_over",
+            action,
             from_status,
             reason,
             target=target,
             receiver=handover.receiver_label,
             handover=handover.pk,
+            mediators_before=left,
         )
         _bump(dispute, "status", "ended_at", "level")
         _case_note(
@@ -606,7 +644,10 @@ def dispute_hand_over(
             receiver=handover.receiver_label,
             reason=reason,
         )
-        _close_case(dispute, actor)
+        if action == "hand_over":  # out of people's mediation: the case closes; handed up, it waits for the street
+            _close_case(dispute, actor)
+        if action == "hand_up":
+            _tell_street(dispute, handover)
         return handover
 
 

@@ -180,7 +180,8 @@ def _page(request: HttpRequest, dispute, *, status: int = 200, conflict: str = "
         "session_form": bound.get("session") or forms.SessionForm(),
         "agree_form": bound.get("agree") or forms.AgreementForm(),
         "end_form": bound.get("end") or forms.EndForm(),
-        "handover_form": bound.get("hand_over") or forms.HandoverForm(departments=departments),
+        "handover_form": bound.get("hand_over")
+        or forms.HandoverForm(departments=departments, street_holds=dispute.level != Level.COMMUNITY),
         "mediator_form": bound.get("mediator") or forms.MediatorForm(),
         "party_form": bound.get("party") or forms.PartyForm(),
         "scan_form": bound.get("scan") or forms.ScanForm(),
@@ -322,7 +323,7 @@ def end(request: HttpRequest, pk: int) -> HttpResponse:
 def hand_over(request: HttpRequest, pk: int) -> HttpResponse:
     dispute = selectors.dispute_get(user=request.user, pk=pk)
     departments = list(services.departments_for(dispute))
-    form = forms.HandoverForm(request.POST, departments=departments)
+    form = forms.HandoverForm(request.POST, departments=departments, street_holds=dispute.level != Level.COMMUNITY)
 
     def build(form):
         data = form.cleaned_data

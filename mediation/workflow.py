@@ -55,6 +55,9 @@ ACTIONS: dict[str, Action] = {
         _a("agree", _("Agreement reached"), ACTIVE, S.AGREED, requires={"terms"}),
         _a("no_agreement", _("No agreement"), ACTIVE, S.NO_AGREEMENT, requires={"comment"}),
         _a("withdraw", _("Withdrawn"), ACTIVE, S.WITHDRAWN, requires={"comment"}),
+        # Up to the street's mediation committee: the dispute stays in the ledger, mediated at the street level.
+        _a("hand_up", _("Handed up to the street"), ACTIVE | {S.NO_AGREEMENT}, S.MEDIATING, requires={"comment"}),
+        # Out of people's mediation: to a department (行政调解) or the court (司法确认); it ends here.
         _a("hand_over", _("Handed over"), ACTIVE | {S.NO_AGREEMENT}, S.HANDED_OVER, requires={"comment", "target"}),
         _a("scan_upload", _("Signed agreement uploaded"), {S.AGREED, S.HELD}, None),
         _a("follow_up_held", _("Follow-up: the agreement holds"), {S.AGREED}, None),

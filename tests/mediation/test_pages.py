@@ -178,3 +178,52 @@ def test_ledger_queries_do_not_grow(client, med):
         services.dispute_mediator_assign(actor=med.mediator, dispute=d, user=med.community)
     assert page_queries(client, reverse("mediation:ledger")) == few
     assert few <= 12
+
+
+def test_handovers_through_the_page_reach_both_timelines(client, med):
+    from cases.models import CaseEvent
+
+    dispute = services.dispute_open_from_case(actor=med.worker, case=med.case)
+    services.dispute_mediator_assign(actor=med.mediator, dispute=dispute, user=med.mediator)
+    dispute.refresh_from_db()
+    client.force_login(med.mediator)
+    url = reverse("mediation:hand_over", args=[dispute.pk])
+    page = client.get(dispute.get_absolute_url()).content.decode()
+    assert 'data-testid="handover-action"' in page and 'value="street"' in page
+    # a department needs choosing: a form error, nothing written
+    response = client.post(url, {"target": "department", "reason": "物业归口", "version": dispute.version})
+    assert response.status_code == 400 and not dispute.handovers.exists()
+    # up to the street: still in the ledger, held by the street
+    response = client.post(url, {"target": "street", "reason": "社区调解不成", "version": dispute.version})
+    assert response.status_code == 302
+    dispute.refresh_from_db()
+    assert dispute.status == Status.MEDIATING and dispute.level == 3
+    assert dispute.events.filter(action="hand_up").exists()
+    # the community's mediator no longer holds it: the page offers him no handover, a post is refused
+    page = client.get(dispute.get_absolute_url()).content.decode()
+    assert 'data-testid="handover-action"' not in page
+    response = client.post(
+        url, {"target": "department", "reason": "x", "department": med.dept.pk, "version": dispute.version}
+    )
+    assert response.status_code == 403
+    # the street's dispatcher sees it; a street mediator hands it over to a department, out of the ledger
+    from tests.factories import UserFactory, grant_role
+
+    street_mediator = UserFactory(username="street-mediator")
+    grant_role(street_mediator, "peoples_mediator", med.city.s11, actor=med.actor)
+    client.force_login(street_mediator)
+    page = client.get(dispute.get_absolute_url()).content.decode()
+    assert 'value="street"' not in page and 'value="department"' in page
+    response = client.post(
+        url, {"target": "department", "reason": "物业归口", "department": med.dept.pk, "version": dispute.version}
+    )
+    assert response.status_code == 302
+    dispute.refresh_from_db()
+    assert dispute.status == Status.HANDED_OVER
+    assert list(dispute.handovers.order_by("id").values_list("target", flat=True)) == ["street", "department"]
+    notes = list(CaseEvent.objects.filter(case=med.case, transition="note").values_list("comment", flat=True))
+    assert sum("handed over" in n for n in notes) == 2
+    med.case.refresh_from_db()
+    assert med.case.state == "closed"
+    client.force_login(med.other_street)
+    assert client.get(dispute.get_absolute_url()).status_code == 404

@@ -170,7 +170,12 @@ def test_invited_mediator_sees_and_mediates(med):
     assert Notification.objects.filter(recipient=med.far, kind="assigned", link=dispute.get_absolute_url()).exists()
 
 
-def test_no_agreement_then_hand_over_to_the_street_closes_the_case(med):
+def test_handed_up_to_the_street_its_committee_mediates_and_the_case_closes_when_it_settles(med):
+    from notifications.models import Notification
+    from tests.factories import UserFactory, grant_role
+
+    street_mediator = UserFactory(username="street-mediator")
+    grant_role(street_mediator, "peoples_mediator", med.city.s11, actor=med.actor)
     dispute = opened(med)
     mediate(med, dispute)
     services.dispute_end(actor=med.mediator, dispute=dispute, action="no_agreement", comment="分歧较大")
@@ -178,13 +183,34 @@ def test_no_agreement_then_hand_over_to_the_street_closes_the_case(med):
         actor=med.mediator, dispute=dispute, target=HandoverTarget.STREET, reason="社区调解不成"
     )
     dispute.refresh_from_db()
-    assert dispute.status == Status.HANDED_OVER and dispute.level == 3
+    # still in the ledger, now held by the street: mediated there, not ended
+    assert dispute.status == Status.MEDIATING and dispute.level == 3 and dispute.ended_at is None
     assert "街道11" in handover.receiver_label
+    assert not dispute.mediator_links.exists()  # the community's mediators stepped back (the event names them)
+    event = DisputeEvent.objects.get(dispute=dispute, action="hand_up")
+    assert event.data["target"] == "street" and event.data["mediators_before"]
     notes = CaseEvent.objects.filter(case=med.case, transition="note").values_list("comment", flat=True)
     assert any("handed over" in n and "社区调解不成" in n for n in notes)
-    assert DisputeEvent.objects.filter(dispute=dispute, action="hand_over", data__target="street").exists()
+    med.case.refresh_from_db()
+    assert med.case.state != CaseState.CLOSED  # the street's committee has it now
+    # the community's mediator may no longer act on it; the street's is told and takes it up
+    assert not services.may_mediate(med.mediator, dispute)
+    with pytest.raises(PermissionDenied):
+        services.dispute_session_record(actor=med.mediator, dispute=dispute, held_on=dt.date.today(), notes="再谈")
+    assert services.may_mediate(street_mediator, dispute)
+    assert Notification.objects.filter(link=dispute.get_absolute_url(), unit__endswith=":mediate_dispute").exists()
+    with pytest.raises(services.ActionNotAllowed):
+        services.dispute_hand_over(actor=street_mediator, dispute=dispute, target="street", reason="再移交")
+    services.dispute_session_record(actor=street_mediator, dispute=dispute, held_on=dt.date.today(), notes="街道调解")
+    services.dispute_agree(actor=street_mediator, dispute=dispute, terms="双方各让一步")
     med.case.refresh_from_db()
     assert med.case.state == CaseState.CLOSED
+    # settled, but not at community level; counted as handed over
+    from mediation import selectors
+
+    today = dt.date.today()
+    figures = selectors.dispute_figures(user=med.supervisor, region=med.city.d1, start=today, end=today)
+    assert figures["settled"] == 1 and figures["settled_locally"] == 0 and figures["handed_over"] == 1
 
 
 def test_hand_over_to_a_department_and_to_the_court(med):
