@@ -16,3 +16,12 @@ accesslog = "-"
 errorlog = "-"
 # The proxy's address is in the access log; the client's (X-Forwarded-For) beside it.
 access_log_format = '%(h)s %({x-forwarded-for}i)s %(t)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'
+
+
+def post_worker_init(worker):
+    """Move everything loaded at start (Django, the apps, their modules: a few hundred thousand objects) out of the
+    garbage collector's reach. A full collection otherwise walks them all, now and then in the middle of a request
+    that allocates much (the case map's GeoJSON): about 70 ms on top of a 30 ms answer. Nothing frozen is freed."""
+    import gc
+
+    gc.freeze()

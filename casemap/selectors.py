@@ -282,27 +282,28 @@ def map_data(*, user: Any, region: Region, zoom: int, filters: MapFilters) -> di
             per_area[i][0] += n
             per_area[i][1] += o
 
-    region_url = reverse("region_detail", args=[987654321]).replace("987654321", "{}")
-    map_url = reverse("casemap:page")
-    list_url = reverse("case_list")
     extra = urlencode(filters.case_list_query())
     extra = f"&{extra}" if extra else ""
+    area_urls = {
+        "page": reverse("region_detail", args=[987654321]).replace("987654321", "{id}"),
+        "cases": f"{reverse('case_list')}?grid={{prefix}}{extra}",
+        "map": f"{reverse('casemap:page')}?region={{id}}" if areas.level < Level.GRID else None,
+    }
     features: list[dict] = []
     for area, (n, o) in zip(areas.features, per_area, strict=True):
         if area["geometry"] is None:
             continue
+        # The links (page, case list, map) are built from ``area_urls`` below: a district's thousand grids would
+        # otherwise carry a hundred kilobytes of repeated addresses.
         props = {
             "kind": "area",
             "id": area["id"],
             "code": area["code"],
+            "prefix": significant_prefix(area["code"], areas.level),
             "name": area["name"],
             "count": n,
             "overdue": o,
-            "url": region_url.format(area["id"]),
-            "cases_url": f"{list_url}?grid={significant_prefix(area['code'], areas.level)}{extra}",
         }
-        if areas.level < Level.GRID:
-            props["map_url"] = f"{map_url}?region={area['id']}"
         features.append(
             {"type": "Feature", "id": f"area-{area['id']}", "geometry": area["geometry"], "properties": props}
         )
@@ -323,7 +324,9 @@ def map_data(*, user: Any, region: Region, zoom: int, filters: MapFilters) -> di
         "max": {"count": max((a[0] for a in per_area), default=0), "overdue": max((a[1] for a in per_area), default=0)},
         "aggregated": aggregated,
         "max_points": max_points(),
-        # Said once rather than on every point: the case page's address and the labels of states and lights.
+        # Said once rather than on every feature: the areas' and the case page's addresses ({id}, {prefix} filled
+        # in by the page) and the labels of states and lights.
+        "area_urls": area_urls,
         "case_url": case_url("{id}"),
         "labels": {
             "states": {code: str(label) for code, label in State.choices},

@@ -9,8 +9,8 @@ stores it in ``OverdueCount``; readers take those rows (``counts``) and fall bac
 older than ``GOVGRID_OVERDUE_STALE_SECONDS`` (the beat stopped, or a fresh database), so the figure is never older
 than that and never missing.
 
-A run replaces every row in one transaction while holding the ``OverdueClock`` row; a second run that finds the row
-locked skips (PostgreSQL), so any number of workers may run it. Its definition is the live one's: an open case whose
+A run brings the rows up to date in one transaction (writing only the rows whose count changed) while holding the
+``OverdueClock`` row; a second run that finds the row locked skips (PostgreSQL), so any number of workers may run it. Its definition is the live one's: an open case whose
 ``due_at`` has passed, and an open work-order clock that has passed on such a case.
 """
 
@@ -162,13 +162,32 @@ def count_overdue(now: datetime | None = None) -> dict[str, float] | None:
         for grid_id, dept_id, n in grid_dept:
             for rid in chain(grid_id):
                 totals[(rid, dept_id)] += n
-        OverdueCount.objects.all().delete()
-        OverdueCount.objects.bulk_create(
-            [OverdueCount(region_id=r, department_id=d, n=n) for (r, d), n in totals.items()], batch_size=5000
-        )
+        # Write only what changed since the last run: from one minute to the next a few rows move, and rewriting
+        # every row (tens of thousands on a city) each minute would be write traffic for nothing.
+        existing = {
+            (r, d): (pk, n) for pk, r, d, n in OverdueCount.objects.values_list("pk", "region_id", "department_id", "n")
+        }
+        gone = [pk for key, (pk, _n) in existing.items() if key not in totals]
+        changed = [
+            OverdueCount(pk=existing[key][0], n=n)
+            for key, n in totals.items()
+            if key in existing and existing[key][1] != n
+        ]
+        new = [
+            OverdueCount(region_id=r, department_id=d, n=n) for (r, d), n in totals.items() if (r, d) not in existing
+        ]
+        for start in range(0, len(gone), 5000):
+            OverdueCount.objects.filter(pk__in=gone[start : start + 5000]).delete()
+        OverdueCount.objects.bulk_update(changed, ["n"], batch_size=2000)
+        OverdueCount.objects.bulk_create(new, batch_size=5000)
         seconds = time.perf_counter() - started
         OverdueClock.objects.filter(pk=1).update(counted_at=now, seconds=seconds)
-    return {"rows": len(totals), "cases": sum(per_grid.values()), "seconds": round(seconds, 3)}
+    return {
+        "rows": len(totals),
+        "written": len(gone) + len(changed) + len(new),
+        "cases": sum(per_grid.values()),
+        "seconds": round(seconds, 3),
+    }
 
 
 def refresh_if_stale() -> None:

@@ -83,8 +83,10 @@
     counts.textContent = p.count + " " + d.lCases + " · " + p.overdue + " " + d.lOverdue;
     const links = document.createElement("div");
     links.className = "casemap-links";
-    links.append(link(p.cases_url, d.lAreaCases), link(p.url, d.lAreaPage));
-    if (p.map_url) links.append(link(p.map_url, d.lAreaMap));
+    const u = data.area_urls;
+    const id = String(p.id);
+    links.append(link(u.cases.replace("{prefix}", p.prefix), d.lAreaCases), link(u.page.replace("{id}", id), d.lAreaPage));
+    if (u.map) links.append(link(u.map.replace("{id}", id), d.lAreaMap));
     box.append(title, code, counts, links);
     return box;
   }

@@ -36,6 +36,11 @@ def areas_by_code(body):
     return {f["properties"]["code"]: f["properties"] for f in by_kind(body, "area")}
 
 
+def link(body, area, which):
+    """An area's link as the page builds it: the body's address with the area's id and prefix filled in."""
+    return body["area_urls"][which].replace("{id}", str(area["id"])).replace("{prefix}", area["prefix"])
+
+
 # --- who and where ----------------------------------------------------------------------------------------------
 
 
@@ -103,9 +108,10 @@ def test_geojson_shape_and_counts_per_grid(city, people, cases):
     assert (body["total"], body["overdue"]) == (6, 1)
     assert body["max"] == {"count": 3, "overdue": 1}
     g = areas[city.g1111.code]
-    assert g["url"] == reverse("region_detail", args=[city.g1111.pk])
-    assert g["cases_url"].startswith(reverse("case_list") + "?grid=" + city.g1111.code)
-    assert "map_url" not in g  # a grid is the bottom of the map
+    assert link(body, g, "page") == reverse("region_detail", args=[city.g1111.pk])
+    assert link(body, g, "cases").startswith(reverse("case_list") + "?grid=" + city.g1111.code)
+    assert body["area_urls"]["map"] is None  # a grid is the bottom of the map
+    assert "url" not in g and "cases_url" not in g  # the addresses are said once, not per area
     polygon = next(f for f in by_kind(body, "area") if f["properties"]["code"] == city.g1111.code)["geometry"]
     assert polygon["type"] == "Polygon" and len(polygon["coordinates"][0]) == 5
 
@@ -129,12 +135,12 @@ def test_geojson_shape_and_counts_per_grid(city, people, cases):
 
 def test_the_grid_list_link_opens_the_case_list_of_that_grid(city, people, cases):
     body = data(people.supervisor, region=city.d1.pk)
-    url = areas_by_code(body)[city.g1111.code]["cases_url"]
+    url = link(body, areas_by_code(body)[city.g1111.code], "cases")
     page = client_for(people.supervisor).get(url)
     assert page.status_code == 200
     shown = {c.pk for c in page.context["page"]}
     assert shown == {cases.a.pk, cases.b.pk, cases.old.pk, cases.gone.pk}  # the list's own default: every state
-    grid_page = client_for(people.supervisor).get(areas_by_code(body)[city.g1111.code]["url"])
+    grid_page = client_for(people.supervisor).get(link(body, areas_by_code(body)[city.g1111.code], "page"))
     assert grid_page.status_code == 200
 
 
@@ -168,8 +174,8 @@ def test_beyond_the_polygon_cap_the_map_draws_a_level_up(city, people, cases, se
     areas = areas_by_code(body)
     assert set(areas) == {city.s11.code, city.s12.code, city.s21.code, city.s22.code}
     assert (areas[city.s11.code]["count"], areas[city.s12.code]["count"], areas[city.s21.code]["count"]) == (4, 2, 1)
-    assert areas[city.s11.code]["map_url"] == f"{PAGE}?region={city.s11.pk}"
-    assert areas[city.s11.code]["cases_url"].startswith(f"{reverse('case_list')}?grid={city.s11.code}")
+    assert link(body, areas[city.s11.code], "map") == f"{PAGE}?region={city.s11.pk}"
+    assert link(body, areas[city.s11.code], "cases").startswith(f"{reverse('case_list')}?grid={city.s11.code}")
 
 
 def test_boundaries_are_simplified_by_zoom(city, people, cases):

@@ -36,6 +36,17 @@ def test_the_counted_figures_equal_the_live_ones_for_every_region(cast, category
     assert set(departments_seen) <= set(Department.objects.values_list("pk", flat=True))
     # a region with nothing overdue has no rows and reads zero
     assert overdue.stored(cast.city.s12, now).total == 0
+    # a later run writes only what changed, and agrees again (rows that fell to nothing are gone)
+    _random_history(cast, category, clock, steps=120, seed=42)
+    later = clock[0] + timedelta(days=2)
+    second = overdue.count_overdue(now=later)
+    assert second["written"] > 0
+    for region in _every_region():
+        counted, live = overdue.stored(region, later), overdue.live(region, later)
+        assert (counted.total, counted.children, counted.departments) == (live.total, live.children, live.departments)
+    assert not OverdueCount.objects.filter(n=0).exists()
+    third = overdue.count_overdue(now=later)
+    assert third["written"] == 0
 
 
 def test_stale_or_future_counts_give_way_to_the_live_count(cast, category, clock, settings):  # noqa: F811

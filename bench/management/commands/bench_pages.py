@@ -14,6 +14,7 @@ ones; it can also be run alone::
 
 from __future__ import annotations
 
+import gc
 import json
 import random
 import statistics
@@ -167,6 +168,7 @@ def pages(city: Region, rng: random.Random) -> list[Page]:
 
 
 def time_page(page: Page, samples: int, rng: random.Random) -> dict[str, Any]:
+    gc.freeze()  # what gunicorn's workers do once loaded (gunicorn.conf.py): the loaded code is not collected
     client = Client(headers={"accept-language": "zh-hans"})
     client.force_login(page.user)
     for path in page.paths[:3]:  # warm: templates, plans, caches
