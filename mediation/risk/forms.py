@@ -6,18 +6,20 @@ from datetime import timedelta
 from typing import Any
 
 from django import forms
+from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import Category
 
 from . import rules
-from .models import WarningStatus
+from .models import RiskRun, WarningStatus
 
 
 def this_week():
-    """The week of the latest night the rules can have run over (yesterday's data)."""
-    return rules.week_of(timezone.localdate() - timedelta(days=1))
+    """The week of the latest night the rules ran over (yesterday's data, as a rule), or of yesterday before any."""
+    latest = RiskRun.objects.filter(finished_at__isnull=False).aggregate(day=Max("run_date"))["day"]
+    return rules.week_of(latest or timezone.localdate() - timedelta(days=1))
 
 
 class ListForm(forms.Form):

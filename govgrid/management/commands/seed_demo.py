@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand
 from cases.demo import seed_demo_cases
 from grids.demo import DEMO_PASSWORD, seed_demo
 from mediation.demo import seed_demo_mediation
+from mediation.risk.demo import seed_demo_risk
 from parties.demo import seed_demo_parties
 
 
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         households = seed_demo_parties()
         cases = seed_demo_cases()
         mediator, disputes = seed_demo_mediation()
+        warnings = seed_demo_risk()
         logins = [*logins, mediator]
         self.stdout.write(self.style.SUCCESS(f"Demo city 云川市 is loaded. Demo logins (password: {DEMO_PASSWORD}):"))
         for username, what in logins:
@@ -29,3 +31,5 @@ class Command(BaseCommand):
             self.stdout.write(f"{cases} demo cases at every stage of the loop were added.")
         if disputes:
             self.stdout.write(f"{disputes} demo disputes were added to the mediation ledger.")
+        if warnings:
+            self.stdout.write(f"{warnings} demo risk warnings are on this week's 研判 list (/mediation/risk/).")
