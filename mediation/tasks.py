@@ -3,6 +3,7 @@
 from celery import shared_task
 
 from . import services
+from .risk import tasks as risk_tasks  # noqa: F401 - the worker finds app.tasks modules only: this registers risk's
 
 
 @shared_task(

@@ -147,6 +147,20 @@ def test_beat_sweeps_deadlines_every_minute_and_no_task_waits_long():
             assert getattr(task, "default_retry_delay", 0) <= 300, name
 
 
+def test_every_beat_entry_names_a_task_the_worker_registers(tmp_path):
+    """In a fresh process, as a worker starts (autodiscovery of each app's tasks module only): a task beat sends
+    that the worker does not know would be refused, every night, with nothing else noticing."""
+    code = (
+        "from govgrid.celery import app; app.loader.import_default_modules(); "
+        "missing = sorted(e['task'] for e in app.conf.beat_schedule.values() if e['task'] not in app.tasks); "
+        "print('missing:', missing, len(app.conf.beat_schedule))"
+    )
+    probe = _settings_probe({"GOVGRID_VAR_DIR": str(tmp_path), "DEBUG": "1"}, code)
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.startswith("missing: [] "), probe.stdout
+    assert int(probe.stdout.split()[-1]) >= 6
+
+
 def test_publishing_a_task_far_ahead_is_caught():
     from datetime import timedelta
 
