@@ -114,3 +114,28 @@ def test_week_of_is_the_monday():
 
     assert rules.week_of(date(2026, 11, 22)) == date(2026, 11, 16)
     assert rules.week_of(date(2026, 11, 16)) == date(2026, 11, 16)
+
+
+def test_a_cluster_is_one_kind_of_problem_at_one_spot(city):
+    """Five reports near each other count when they are of one category group (two sub-categories of 城市管理
+    here); five of different groups at the same spot are a coincidence of a busy street, not a cluster."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from bench import risk_patterns as rp
+    from cases.models import Category
+
+    day = timezone.localdate() - timedelta(days=1)
+    at = rp.at_noon(day)
+    groups = list(Category.objects.filter(parent__isnull=True).order_by("code"))
+    mixed = [g.children.order_by("code").first() for g in groups[:5]]
+    same = list(Category.objects.get(code="csgl-zdjy").parent.children.order_by("code")[:2])
+    lat0, lng0 = 30.0, 104.0
+    for i, category in enumerate(mixed):  # five groups at one spot
+        rp.report_at(grid=city.g1111, category=category, at=at, lat=lat0 + i * 10 * M, lng=lng0)
+    assert rules.clustered_reports(day, {"min_count": 5, "distance_m": 200, "window_days": 7}) == []
+    for i in range(5):  # five of one group a little further on, two kinds of 城市管理
+        rp.report_at(grid=city.g1112, category=same[i % 2], at=at, lat=lat0 + 0.01 + i * 10 * M, lng=lng0)
+    (finding,) = rules.clustered_reports(day, {"min_count": 5, "distance_m": 200, "window_days": 7})
+    assert finding.params["count"] == 5 and finding.region_id == city.g1112.pk
