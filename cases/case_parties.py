@@ -15,9 +15,12 @@ from django.utils.translation import gettext as _
 
 from grids import access
 from grids.models import User
-from parties import crypto, identity
 from parties.models import Household, Organisation, Resident, Visit, VisitNeed
-from parties.services import access_log_record, clean_text
+from parties.services import (
+    named_party_fields,
+    named_party_phone_reveal,
+    require_records_seen,
+)
 
 from . import services
 from .models import Case, CaseEvent, CaseParty, Category, PartyRole, Source
@@ -64,36 +67,13 @@ def case_party_add(
     free (name, and a mainland mobile number that is stored encrypted)."""
     if role not in PartyRole.values:
         raise ValidationError({"role": _("Choose the role of the party.")})
-    if resident is not None and organisation is not None:
-        raise ValidationError(_("Choose a resident or an organisation, not both."))
-    name = clean_text(name, field="name", max_length=120)
-    number = ""
-    if resident is None and organisation is None:
-        if not name:
-            raise ValidationError({"name": _("Choose someone on record or type the name.")})
-        if phone and phone.strip():
-            try:
-                number = identity.check_mobile(phone)
-            except ValidationError as exc:
-                raise ValidationError({"phone": exc.messages}) from exc
+    fields = named_party_fields(resident=resident, organisation=organisation, name=name, phone=phone)
     with transaction.atomic():
         case = Case.objects.select_for_update(of=("self",)).select_related("region").get(pk=case.pk)
         if not may_edit_parties(actor, case):
             raise PermissionDenied(_("You may not change the parties of this case."))
-        for record in (resident, organisation):
-            if record is not None and not access.user_can(actor, "parties.view_household", record):
-                raise ValidationError(_("No such record that you may see."))
-        party = CaseParty(
-            case=case,
-            role=role,
-            resident=resident,
-            organisation=organisation,
-            name=name if resident is None and organisation is None else "",
-            phone_enc=crypto.encrypt(number),
-            phone_hash=crypto.digest("phone", number),
-            phone_mask=identity.mask_phone(number),
-            added_by=actor,
-        )
+        require_records_seen(actor, resident, organisation)
+        party = CaseParty(case=case, role=role, resident=resident, organisation=organisation, added_by=actor, **fields)
         try:
             with transaction.atomic():
                 party.save()
@@ -127,21 +107,13 @@ def case_party_reveal(*, actor: User, party: CaseParty) -> str:
     one access log row."""
     with transaction.atomic():
         party = CaseParty.objects.select_related("case__region").get(pk=party.pk)
-        if party.resident_id or party.organisation_id:
-            raise ValidationError(_("The number lives on the record: show it there."))
-        if not access.user_can(actor, "parties.view_personal_data", party.case.region):
-            raise PermissionDenied(_("You may not see whole phone numbers here."))
-        value = crypto.decrypt(party.phone_enc)
-        if value:
-            access_log_record(
-                actor=actor,
-                region=party.case.region,
-                target_type="case_party",
-                target_id=party.pk,
-                label=f"{party.name} · {party.case.number}",
-                field="phone",
-            )
-        return value
+        return named_party_phone_reveal(
+            actor=actor,
+            party=party,
+            region=party.case.region,
+            target_type="case_party",
+            label=f"{party.name} · {party.case.number}",
+        )
 
 
 def suggested_category(visit: Visit) -> Category | None:

@@ -29,9 +29,13 @@ from govgrid.errors import Conflict
 from grids import access
 from grids.codes import Level
 from grids.models import Department, Region, User
-from parties import crypto, identity
 from parties.models import Organisation, Resident, Visit
-from parties.services import access_log_record, clean_text
+from parties.services import (
+    clean_text,
+    named_party_fields,
+    named_party_phone_reveal,
+    require_records_seen,
+)
 
 from .models import (
     Agreement,
@@ -309,37 +313,21 @@ def dispute_party_add(
     (name, and a mainland mobile stored encrypted, hashed and masked); with what this side asks."""
     if side not in Side.values:
         raise ValidationError({"side": _("Choose the side of the party.")})
-    if resident is not None and organisation is not None:
-        raise ValidationError(_("Choose a resident or an organisation, not both."))
-    name = clean_text(name, field="name", max_length=120)
+    fields = named_party_fields(resident=resident, organisation=organisation, name=name, phone=phone)
     claim = clean_text(claim, field="claim", max_length=2000)
-    number = ""
-    if resident is None and organisation is None:
-        if not name:
-            raise ValidationError({"name": _("Choose someone on record or type the name.")})
-        if phone and phone.strip():
-            try:
-                number = identity.check_mobile(phone)
-            except ValidationError as exc:
-                raise ValidationError({"phone": exc.messages}) from exc
     with transaction.atomic():
         dispute = _lock(dispute)
         _require(may_edit_parties(actor, dispute), _("You may not change the parties of this dispute."))
         _check(dispute, "party_add")
-        for record in (resident, organisation):
-            if record is not None and not access.user_can(actor, "parties.view_household", record):
-                raise ValidationError(_("No such record that you may see."))
+        require_records_seen(actor, resident, organisation)
         party = DisputeParty.objects.create(
             dispute=dispute,
             side=side,
             resident=resident,
             organisation=organisation,
-            name=name if resident is None and organisation is None else "",
-            phone_enc=crypto.encrypt(number),
-            phone_hash=crypto.digest("phone", number),
-            phone_mask=identity.mask_phone(number),
             claim=claim,
             added_by=actor,
+            **fields,
         )
         _event(dispute, actor, "party_add", dispute.status, side=side, party=party.label, phone=party.phone_mask)
         _bump(dispute)
@@ -362,21 +350,13 @@ def dispute_party_reveal(*, actor: User, party: DisputeParty) -> str:
     one access log row."""
     with transaction.atomic():
         party = DisputeParty.objects.select_related("dispute__region").get(pk=party.pk)
-        if party.resident_id or party.organisation_id:
-            raise ValidationError(_("The number lives on the record: show it there."))
-        if not access.user_can(actor, "parties.view_personal_data", party.dispute.region):
-            raise PermissionDenied(_("You may not see whole phone numbers here."))
-        value = crypto.decrypt(party.phone_enc)
-        if value:
-            access_log_record(
-                actor=actor,
-                region=party.dispute.region,
-                target_type="dispute_party",
-                target_id=party.pk,
-                label=f"{party.name} · {party.dispute.number}",
-                field="phone",
-            )
-        return value
+        return named_party_phone_reveal(
+            actor=actor,
+            party=party,
+            region=party.dispute.region,
+            target_type="dispute_party",
+            label=f"{party.name} · {party.dispute.number}",
+        )
 
 
 # --- mediators ----------------------------------------------------------------------------------------------------

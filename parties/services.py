@@ -582,6 +582,60 @@ def access_log_record(
     )
 
 
+# --- parties named by records above parties (a case's, a dispute's) ----------------------------------------------
+
+
+def named_party_fields(
+    *, resident: Resident | None, organisation: Organisation | None, name: str, phone: str
+) -> dict[str, str]:
+    """The checked fields of a party that a record of an app above names: a resident or an organisation on record,
+    or a person typed free (a name, and a mainland mobile stored encrypted, hashed and masked). Raises
+    ValidationError with the field's message."""
+    if resident is not None and organisation is not None:
+        raise ValidationError(_("Choose a resident or an organisation, not both."))
+    name = clean_text(name, field="name", max_length=120)
+    number = ""
+    if resident is None and organisation is None:
+        if not name:
+            raise ValidationError({"name": _("Choose someone on record or type the name.")})
+        if phone and phone.strip():
+            try:
+                number = identity.check_mobile(phone)
+            except ValidationError as exc:
+                raise ValidationError({"phone": exc.messages}) from exc
+    else:
+        name = ""
+    return {
+        "name": name,
+        "phone_enc": crypto.encrypt(number),
+        "phone_hash": crypto.digest("phone", number),
+        "phone_mask": identity.mask_phone(number),
+    }
+
+
+def require_records_seen(actor: User, *records: Resident | Organisation | None) -> None:
+    """A record named as a party must be one the actor may see (else it is as if it did not exist)."""
+    for record in records:
+        if record is not None and not access.user_can(actor, "parties.view_household", record):
+            raise ValidationError(_("No such record that you may see."))
+
+
+def named_party_phone_reveal(*, actor: User, party: Any, region: Region, target_type: str, label: str) -> str:
+    """The whole phone number of a party typed free (``party.phone_enc``), for a holder of
+    ``parties.view_personal_data`` on ``region`` (the grid of the case or dispute that names it); one access log row.
+    A party on record shows its number on the record's own page."""
+    if party.resident_id or party.organisation_id:
+        raise ValidationError(_("The number lives on the record: show it there."))
+    if not access.user_can(actor, "parties.view_personal_data", region):
+        raise PermissionDenied(_("You may not see whole phone numbers here."))
+    value = crypto.decrypt(party.phone_enc)
+    if value:
+        access_log_record(
+            actor=actor, region=region, target_type=target_type, target_id=party.pk, label=label, field="phone"
+        )
+    return value
+
+
 def personal_data_reveal(*, actor: User, record: Resident | Organisation, field: str) -> str:
     """The whole value of one field, for a holder of ``parties.view_personal_data`` on the record's grid or above;
     writes one access log row in the same transaction."""
