@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from grids.models import Department, Region
+from parties.models import NamedParty
 
 from .workflow import STREET_STATES, RefusalReason, Satisfaction, State, WorkOrderState
 
@@ -500,7 +501,7 @@ class PartyRole(models.TextChoices):
     INVOLVED = "involved", _("Involved")  # 涉及人员
 
 
-class CaseParty(models.Model):
+class CaseParty(NamedParty, models.Model):
     """A person or organisation a case names (当事人): a resident or organisation on record (parties), or typed
     free when not on record. Shown masked by the same rule as the records; a free phone is encrypted the same way."""
 
@@ -521,6 +522,8 @@ class CaseParty(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    named_by = "case"
+
     class Meta:
         verbose_name = _("case party")
         verbose_name_plural = _("case parties")
@@ -536,23 +539,6 @@ class CaseParty(models.Model):
 
     def __str__(self) -> str:
         return self.label
-
-    @property
-    def label(self) -> str:
-        if self.resident_id:
-            return self.resident.name
-        if self.organisation_id:
-            return self.organisation.name
-        return self.name
-
-    @property
-    def region_path(self) -> str:
-        """Whole numbers of a party follow its record's grid; a free party's follow the case's grid."""
-        if self.resident_id:
-            return self.resident.region.path
-        if self.organisation_id:
-            return self.organisation.region.path
-        return self.case.region.path
 
 
 class Open311Key(models.Model):

@@ -16,6 +16,7 @@ from django.utils.translation import pgettext_lazy
 
 from grids.codes import Level
 from grids.models import Department, Region
+from parties.models import NamedParty
 
 from .workflow import Status
 
@@ -159,7 +160,7 @@ class DisputeMediator(models.Model):
         return f"{self.dispute_id} · {self.user_id}"
 
 
-class DisputeParty(models.Model):
+class DisputeParty(NamedParty, models.Model):
     """A side of a dispute (当事人): a resident or organisation on record, or typed when not on record (name, and a
     phone stored encrypted, hashed and masked as case parties are)."""
 
@@ -181,6 +182,8 @@ class DisputeParty(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    named_by = "dispute"
+
     class Meta:
         default_permissions = ()
         verbose_name = _("dispute party")
@@ -193,23 +196,6 @@ class DisputeParty(models.Model):
 
     def __str__(self) -> str:
         return self.label
-
-    @property
-    def label(self) -> str:
-        if self.resident_id:
-            return self.resident.name
-        if self.organisation_id:
-            return self.organisation.name
-        return self.name
-
-    @property
-    def region_path(self) -> str:
-        """Whole numbers follow the record's grid; a typed party's follow the dispute's grid."""
-        if self.resident_id:
-            return self.resident.region.path
-        if self.organisation_id:
-            return self.organisation.region.path
-        return self.dispute.region.path
 
 
 def upload_path(instance, filename: str) -> str:

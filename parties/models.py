@@ -315,6 +315,30 @@ class Organisation(models.Model):
         return self.region.path
 
 
+class NamedParty:
+    """What a party named by a record of an app above shows (``cases.CaseParty``, ``mediation.DisputeParty``): a
+    resident or an organisation on record, or a person typed free (``name``). Whole numbers follow the record's grid,
+    or for a typed party the grid of the record that names it: the field ``named_by`` ("case", "dispute")."""
+
+    named_by = ""
+
+    @property
+    def label(self) -> str:
+        if self.resident_id:
+            return self.resident.name
+        if self.organisation_id:
+            return self.organisation.name
+        return self.name
+
+    @property
+    def region_path(self) -> str:
+        if self.resident_id:
+            return self.resident.region.path
+        if self.organisation_id:
+            return self.organisation.region.path
+        return getattr(self, self.named_by).region.path
+
+
 class PartyOrgKind(models.TextChoices):
     """The levels of the party organisation over the grid, each serving a region level."""
 
