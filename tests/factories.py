@@ -101,6 +101,14 @@ def grant_role(user_or_group, role_code: str, region: Region, actor: User | None
     return services.grant_create(actor=actor, region=region, user=user_or_group, role=role)
 
 
+def staff(username: str, role: str | None = None, where: Region | None = None, *, actor: User | None = None) -> User:
+    """A person of the test city: a user, with ``role`` granted at ``where`` when a role is given."""
+    user = UserFactory(username=username)
+    if role:
+        grant_role(user, role, where, actor=actor)
+    return user
+
+
 def run_in_threads(n: int, target) -> list:
     """Start ``target(i)`` in ``n`` threads at once (each with its own database connection); results or errors."""
     results: list = []

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.test import Client
@@ -6,7 +7,7 @@ from django.utils import timezone
 
 from cases import services
 from cases.models import Case, Category
-from tests.factories import UserFactory, grant_role
+from tests.factories import staff
 
 
 def client_for(user) -> Client:
@@ -17,10 +18,7 @@ def client_for(user) -> Client:
 
 @pytest.fixture
 def people(city):
-    def person(username, role, where):
-        user = UserFactory(username=username)
-        grant_role(user, role, where, actor=city.actor)
-        return user
+    person = partial(staff, actor=city.actor)
 
     return type(
         "People",

@@ -1,3 +1,5 @@
+from functools import partial
+
 import pytest
 
 from cases import services as case_services
@@ -5,7 +7,7 @@ from cases.case_parties import case_party_add
 from cases.models import Category
 from grids import services as grid_services
 from parties import services as party_services
-from tests.factories import UserFactory, grant_role
+from tests.factories import staff
 from tests.parties.conftest import make_id
 
 
@@ -22,11 +24,7 @@ def med(city):
     """People of the small test city around a dispute-category case in g1111, with a resident on record."""
     actor = city.actor
 
-    def person(username, role=None, where=None):
-        user = UserFactory(username=username)
-        if role:
-            grant_role(user, role, where, actor=actor)
-        return user
+    person = partial(staff, actor=actor)
 
     people = {
         "worker": person("worker", "grid_worker", city.g1111),

@@ -1,4 +1,5 @@
 from datetime import date
+from functools import partial
 
 import pytest
 from stdnum.cn import ric
@@ -6,7 +7,7 @@ from stdnum.cn import ric
 from grids.models import Region
 from parties import party, services
 from parties.models import Building, Household, PartyOrgKind, Resident, Tag
-from tests.factories import UserFactory, grant_role
+from tests.factories import staff
 
 
 def make_id(birth: str = "19650308", seq: str = "123", area: str = "510104") -> str:
@@ -28,11 +29,7 @@ def world(city):
     """People of the small test city, a building, a household with two residents and an organisation in g1111."""
     actor = city.actor
 
-    def person(username, role=None, where=None):
-        user = UserFactory(username=username)
-        if role:
-            grant_role(user, role, where, actor=actor)
-        return user
+    person = partial(staff, actor=actor)
 
     people = {
         "worker": person("worker", "grid_worker", city.g1111),

@@ -2,6 +2,7 @@
 
 import random
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.utils import timezone
@@ -9,7 +10,7 @@ from django.utils import timezone
 from bench import risk_patterns as rp
 from cases.models import CaseParty, Category, PartyRole
 from grids.models import Region
-from tests.factories import UserFactory, grant_role
+from tests.factories import UserFactory, staff
 
 NOISE_CATEGORIES = ["csgl-zdjy", "hjws-lj", "mdjf-llj"]
 
@@ -68,10 +69,7 @@ def planted(city, day, noisy):
 
 @pytest.fixture
 def people(city):
-    def person(username, role, where):
-        user = UserFactory(username=username)
-        grant_role(user, role, where, actor=city.actor)
-        return user
+    person = partial(staff, actor=city.actor)
 
     return type(
         "People",
