@@ -85,10 +85,16 @@ def live(region: Region, now: datetime) -> Overdue:
     return out
 
 
+def _counted_within(now: datetime, age: timedelta) -> datetime | None:
+    """When the last run counted, if that was at most ``age`` before ``now`` (and not after it); else None."""
+    clock = OverdueClock.objects.filter(pk=1).values_list("counted_at", flat=True).first()
+    return clock if clock is not None and clock <= now and now - clock <= age else None
+
+
 def stored(region: Region, now: datetime) -> Overdue | None:
     """The counts of the last run, or None when there is none as fresh as ``stale_after``."""
-    clock = OverdueClock.objects.filter(pk=1).values_list("counted_at", flat=True).first()
-    if clock is None or clock > now or now - clock > stale_after():
+    clock = _counted_within(now, stale_after())
+    if clock is None:
         return None
     out = Overdue(counted_at=clock)
     children = dict(
@@ -193,7 +199,6 @@ def count_overdue(now: datetime | None = None) -> dict[str, float] | None:
 def refresh_if_stale() -> None:
     """Count now unless fresh counts exist (a batch of readers, such as the month's reports, then share one moment
     and pay for one count instead of one live count each)."""
-    clock = OverdueClock.objects.filter(pk=1).values_list("counted_at", flat=True).first()
     now = timezone.now()
-    if clock is None or clock > now or now - clock > stale_after() / 2:
+    if _counted_within(now, stale_after() / 2) is None:
         count_overdue(now)

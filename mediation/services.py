@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
@@ -28,7 +29,10 @@ from cases.workflow import State as CaseState
 from govgrid.errors import Conflict
 from grids import access
 from grids.codes import Level
+from grids.demo import system_actor
 from grids.models import Department, Region, User
+from grids.units import holder_unit
+from notifications.services import Notice, in_language_of, in_languages, notify, notify_many, notify_unit
 from parties.models import Organisation, Resident, Visit
 from parties.services import (
     clean_text,
@@ -171,8 +175,6 @@ def _case_note(dispute: Dispute, actor: Any, message: str, **params: Any) -> Non
     """A line on the linked case's timeline, in the site's language (the timeline is read by everyone)."""
     if dispute.case_id is None:
         return
-    from django.conf import settings
-    from django.utils import translation
 
     with translation.override(settings.LANGUAGE_CODE):
         text = translation.gettext(message) % {"number": dispute.number, **params}
@@ -384,7 +386,6 @@ def dispute_mediator_assign(
 
 
 def _tell_mediator(dispute: Dispute, user: User) -> None:
-    from notifications.services import in_language_of, notify
 
     notify(
         recipient=user,
@@ -400,8 +401,6 @@ def _tell_mediator(dispute: Dispute, user: User) -> None:
 def _tell_street(dispute: Dispute, handover: Handover) -> None:
     """Tell the street's people's mediators (else its dispatchers) that a dispute was handed up to them: one notice
     to that unit, written once per handover."""
-    from grids.units import holder_unit
-    from notifications.services import in_languages, notify_unit
 
     street = held_at(dispute).region_path
     unit = holder_unit(street, "mediate_dispute") or holder_unit(street, "dispatch_case")
@@ -646,10 +645,6 @@ def _close_case(dispute: Dispute, actor: User) -> None:
     right to settle the dispute was checked here; the case's own timeline names the dispute and the person)."""
     if dispute.case_id is None:
         return
-    from django.conf import settings
-    from django.utils import translation
-
-    from grids.demo import system_actor
 
     case = Case.objects.select_related("category", "region").get(pk=dispute.case_id)
     path = CLOSING_PATH.get(case.state)
@@ -754,7 +749,6 @@ def follow_ups_sweep(*, now: dt.datetime | None = None, batch: int = 200) -> dic
     after a downtime catches up). Rows are taken with ``FOR UPDATE SKIP LOCKED`` and marked in the same transaction
     as their notices, and each notice carries a unique key (follow-up and mediator): running it twice, or on two
     workers at once, reminds once."""
-    from notifications.services import Notice, in_language_of, notify_many
 
     now = now or timezone.now()
     done = {"reminded": 0, "notices": 0}
