@@ -4,11 +4,9 @@ monthly report). Read from mediation.selectors.dispute_figures; kept apart from 
 from __future__ import annotations
 
 from datetime import date
-from io import BytesIO
 from typing import Any
 
 from django.utils.translation import gettext_lazy as _
-from openpyxl import load_workbook
 
 from grids.models import Region
 
@@ -42,17 +40,6 @@ def cards(values: dict[str, Any]) -> list[dict[str, Any]]:
 
 def rows(values: dict[str, Any], region_name: str, period: str) -> list[list]:
     return [[header, values.get(code), region_name, period] for code, _l, header in FIGURES]
-
-
-def add_sheet(xlsx: bytes, values: dict[str, Any], region_name: str, period: str) -> bytes:
-    """The workbook with a "矛盾纠纷" sheet added."""
-    from .export import sheet
-
-    wb = load_workbook(BytesIO(xlsx))
-    sheet(wb, "矛盾纠纷", ["指标", "数值", "区域", "统计期"], rows(values, region_name, period))
-    out = BytesIO()
-    wb.save(out)
-    return out.getvalue()
 
 
 def month_figures(region: Region, start: date, end: date) -> dict[str, Any]:

@@ -4,10 +4,12 @@ upwards are read in Chinese, whatever the viewer's language)."""
 from __future__ import annotations
 
 from io import BytesIO
+from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.styles import Font
 
+from . import disputes as ledger
 from .indicators import DEFINITIONS, Dashboard
 
 RATE_HEADERS = [
@@ -46,7 +48,9 @@ def _rates(r: dict) -> list:
     return [r.get(code) for code, _h in RATE_HEADERS]
 
 
-def workbook(d: Dashboard) -> bytes:
+def workbook(d: Dashboard, disputes: dict[str, Any] | None = None) -> bytes:
+    """The dashboard as XLSX: one sheet per table, Chinese headers; with the mediation ledger's figures
+    (``dashboard.disputes``), their sheet too."""
     wb = Workbook()
     wb.remove(wb.active)
     period = f"{d.period.start:%Y-%m-%d} 至 {d.period.end:%Y-%m-%d}"
@@ -88,6 +92,8 @@ def workbook(d: Dashboard) -> bytes:
     sheet(wb, "来源", ["来源", "新增"], [[r["name"], r["new"]] for r in d.sources])
     sheet(wb, "时段", ["时段", "新增"], [[f"{r['hour']:02d}时", r["new"]] for r in d.hours])
     sheet(wb, "趋势", ["日期", "新增", "结案"], [[f"{r['day']:%Y-%m-%d}", r["new"], r["closed"]] for r in d.trend])
+    if disputes is not None:
+        sheet(wb, "矛盾纠纷", ["指标", "数值", "区域", "统计期"], ledger.rows(disputes, d.region.name, period))
     out = BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -62,9 +62,8 @@ def index(request: HttpRequest) -> HttpResponse:
 def export_xlsx(request: HttpRequest) -> HttpResponse:
     d = _load(request)
     figures = disputes.figures(user=request.user, region=d.region, start=d.period.start, end=d.period.end)
-    period = f"{d.period.start:%Y-%m-%d} 至 {d.period.end:%Y-%m-%d}"
     response = HttpResponse(
-        disputes.add_sheet(export.workbook(d), figures, d.region.name, period),
+        export.workbook(d, disputes=figures),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     name = f"dashboard-{d.region.code}-{d.period.start:%Y%m%d}-{d.period.end:%Y%m%d}.xlsx"
